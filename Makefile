@@ -1,0 +1,40 @@
+# One entry point per job. `make test` and `make demo` work on a fresh machine:
+# they create the venv, install the package and fetch the Kafka jars themselves.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install kafka kafka-stop test lint demo bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=python3.x (>= 3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+kafka: $(STAMP)
+	$(BIN)/bridge kafka start
+
+kafka-stop: $(STAMP)
+	$(BIN)/bridge kafka stop
+
+test: $(STAMP)
+	$(BIN)/bridge kafka fetch
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check bridge consumers tests bench
+	$(BIN)/mypy
+
+demo: $(STAMP)
+	$(BIN)/bridge demo
+
+bench: $(STAMP)
+	@for b in bench/*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

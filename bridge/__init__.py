@@ -1,0 +1,3 @@
+"""Billing ⇄ Salesforce event bridge."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,33 @@
+"""The `bridge` command: one line per command group, each implemented in `bridge/commands/`."""
+
+from __future__ import annotations
+
+import typer
+
+from bridge import __version__
+from bridge.commands import demo, kafka
+
+app = typer.Typer(
+    name="bridge",
+    help="Billing ⇄ Salesforce event bridge.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+app.add_typer(kafka.app, name="kafka")
+app.command("demo")(demo.demo)
+
+
+@app.command()
+def version() -> None:
+    """Print the bridge's version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""The event envelope: the one record type on every topic (DESIGN.md §3).
+
+Pure data and codecs, no I/O. The value is one orjson object; headers repeat `source`,
+`event_type` and `event_id` so tools can filter without decoding values.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer
+
+from bridge.errors import BadInput
+
+Headers = list[tuple[str, bytes]]
+
+HEADER_SOURCE = "source"
+HEADER_EVENT_TYPE = "event_type"
+HEADER_EVENT_ID = "event_id"
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class Envelope(BaseModel):
+    """A billing or Salesforce event as the bridge carries it; `payload` is the sender's body."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    source: str = Field(description="Who sent it: orb, chargebee, salesforce, stripe.")
+    event_id: str = Field(description="The sender's event id; repeats are the same event.")
+    event_type: str = Field(description="The sender's event type, e.g. invoice.issued.")
+    occurred_at: datetime = Field(description="When the change happened at the sender.")
+    received_at: datetime = Field(default_factory=utcnow, description="When the bridge got it.")
+    object_type: str = Field(description="Kind of object carried: customer, invoice, Account…")
+    object_id: str = Field(description="Id of that object at the sender.")
+    customer_id: str = Field(description="The partition key: billing customer or Account id.")
+    payload: dict[str, Any] = Field(description="The sender's body, untouched.")
+
+    @field_serializer("occurred_at", "received_at")
+    def _iso_z(self, value: datetime) -> str:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+    @property
+    def key(self) -> bytes:
+        """The Kafka key: events of one customer (or Account) share a partition."""
+        return self.customer_id.encode()
+
+    def to_bytes(self) -> bytes:
+        """The Kafka value."""
+        return orjson.dumps(self.model_dump(mode="json"))
+
+    @classmethod
+    def from_bytes(cls, value: bytes) -> Envelope:
+        """Decode a Kafka value; a value that is not an envelope is `BadInput`."""
+        try:
+            return cls.model_validate(orjson.loads(value))
+        except (orjson.JSONDecodeError, ValidationError) as exc:
+            raise BadInput(f"not a bridge envelope: {_first_problem(exc)}") from exc
+
+    def headers(self, extra: dict[str, str] | None = None) -> Headers:
+        """Kafka headers for this envelope, plus any extra ones."""
+        base = {
+            HEADER_SOURCE: self.source,
+            HEADER_EVENT_TYPE: self.event_type,
+            HEADER_EVENT_ID: self.event_id,
+        }
+        if extra:
+            base.update(extra)
+        return encode_headers(base)
+
+
+def encode_headers(values: dict[str, str]) -> Headers:
+    """Kafka headers from text values (UTF-8)."""
+    return [(name, value.encode()) for name, value in values.items()]
+
+
+def decode_headers(headers: Any) -> dict[str, str]:
+    """Text headers from Kafka's list of (name, bytes); a repeated name keeps its last value."""
+    out: dict[str, str] = {}
+    for name, raw in headers or ():
+        out[name] = raw.decode("utf-8", errors="replace") if raw is not None else ""
+    return out
+
+
+def _first_problem(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "value"
+        return f"{where}: {err['msg']}"
+    return str(exc)

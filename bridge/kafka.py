@@ -1,0 +1,222 @@
+"""Kafka plumbing: topic names, topic creation, producer and consumer factories, publishing.
+
+Every producer is idempotent with `acks=all` and every send is awaited: the receiver answers
+2xx only after the broker has the event. Consumers never auto-commit; they read committed
+data only and start from the earliest offset when the group has none (see VENDOR-FACTS.md:
+right after a broker restart `committed()` may briefly report nothing, and re-reading is
+harmless because consumers are idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from bridge.errors import BrokerUnavailable
+from bridge.events import Envelope, Headers
+from bridge.settings import Settings
+
+ORB_EVENTS = "billing.orb.events"
+CHARGEBEE_EVENTS = "billing.chargebee.events"
+SALESFORCE_CHANGES = "salesforce.changes"
+SYNC_DLQ = "bridge.sync.dlq"
+WRITEBACK_DLQ = "bridge.writeback.dlq"
+SYNC_STATE = "bridge.sync.state"
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The bridge's topic names with the configured prefix applied."""
+
+    orb_events: str
+    chargebee_events: str
+    salesforce_changes: str
+    sync_dlq: str
+    writeback_dlq: str
+    sync_state: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Topics:
+        t = settings.topic
+        return cls(
+            orb_events=t(ORB_EVENTS),
+            chargebee_events=t(CHARGEBEE_EVENTS),
+            salesforce_changes=t(SALESFORCE_CHANGES),
+            sync_dlq=t(SYNC_DLQ),
+            writeback_dlq=t(WRITEBACK_DLQ),
+            sync_state=t(SYNC_STATE),
+        )
+
+    def all(self) -> list[str]:
+        return [
+            self.orb_events,
+            self.chargebee_events,
+            self.salesforce_changes,
+            self.sync_dlq,
+            self.writeback_dlq,
+            self.sync_state,
+        ]
+
+    def billing(self, source: str) -> str:
+        """The events topic of a billing source ('orb', 'chargebee')."""
+        return {"orb": self.orb_events, "chargebee": self.chargebee_events}[source]
+
+    def is_compacted(self, name: str) -> bool:
+        return name == self.sync_state
+
+
+async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) -> list[str]:
+    """Create the bridge's topics (or the named ones) if missing; return the ones created."""
+    topics = Topics.from_settings(settings)
+    wanted = list(names) if names is not None else topics.all()
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        await admin.start()
+        existing = set(await admin.list_topics())
+        new = [
+            NewTopic(
+                name,
+                num_partitions=settings.topic_partitions,
+                replication_factor=settings.topic_replication,
+                topic_configs=_compacted_configs() if topics.is_compacted(name) else {},
+            )
+            for name in wanted
+            if name not in existing
+        ]
+        if new:
+            # Another instance may win the race; the topic is there, which is all we need.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(new)
+        await _wait_for_partitions(admin, [n.name for n in new], settings.topic_partitions)
+        return [n.name for n in new]
+    except KafkaError as exc:
+        raise BrokerUnavailable(f"cannot create topics at {settings.kafka_bootstrap}: {exc}") from exc
+    finally:
+        await admin.close()
+
+
+def _compacted_configs() -> dict[str, str]:
+    # Short segments and a low dirty ratio so compaction really happens on a small state topic.
+    return {
+        "cleanup.policy": "compact",
+        "min.cleanable.dirty.ratio": "0.1",
+        "segment.ms": "600000",
+    }
+
+
+async def _wait_for_partitions(admin: AIOKafkaAdminClient, names: list[str], count: int) -> None:
+    # Right after create_topics, metadata may still show 0 partitions (VENDOR-FACTS.md).
+    for _ in range(100):
+        if not names:
+            return
+        described = await admin.describe_topics(names)
+        ready = {d["topic"] for d in described if len(d.get("partitions", [])) >= count}
+        names = [n for n in names if n not in ready]
+        if names:
+            await asyncio.sleep(0.05)
+
+
+def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
+    """An idempotent `acks=all` producer; callers must await every send."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "enable_idempotence": True,
+        "acks": "all",
+        "linger_ms": 2,  # lets concurrent webhook requests share a batch
+        "request_timeout_ms": int(settings.publish_timeout_seconds * 1000),
+        "max_batch_size": 256 * 1024,
+        "max_request_size": 2 * 1024 * 1024,
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**options)
+
+
+def make_consumer(
+    settings: Settings, group_id: str | None, *topics: str, **overrides: Any
+) -> AIOKafkaConsumer:
+    """A consumer with explicit commits that reads committed data only."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "isolation_level": "read_committed",
+        "auto_offset_reset": "earliest",
+        "max_poll_records": 1000,
+        "fetch_max_wait_ms": 100,
+    }
+    options.update(overrides)
+    return AIOKafkaConsumer(*topics, **options)
+
+
+PartitionsHook = Callable[[set[TopicPartition]], Awaitable[None]]
+
+
+class RebalanceHooks(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Turns aiokafka's rebalance callbacks into two optional async hooks."""
+
+    def __init__(
+        self, on_assigned: PartitionsHook | None = None, on_revoked: PartitionsHook | None = None
+    ) -> None:
+        self._on_assigned = on_assigned
+        self._on_revoked = on_revoked
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        if self._on_revoked is not None:
+            await self._on_revoked(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        if self._on_assigned is not None:
+            await self._on_assigned(set(assigned))
+
+
+def subscribe(
+    consumer: AIOKafkaConsumer,
+    topics: list[str],
+    on_assigned: PartitionsHook | None = None,
+    on_revoked: PartitionsHook | None = None,
+) -> None:
+    """Subscribe with rebalance hooks (restore state on assignment, flush on revocation)."""
+    consumer.subscribe(topics, listener=RebalanceHooks(on_assigned, on_revoked))
+
+
+async def publish(
+    producer: AIOKafkaProducer,
+    topic: str,
+    envelope: Envelope,
+    extra_headers: dict[str, str] | None = None,
+    timeout: float = 10.0,  # noqa: ASYNC109 - the ack wait is the contract, not a cancel scope
+) -> tuple[int, int]:
+    """Send one envelope and wait for the broker's ack; return (partition, offset).
+
+    Raises `BrokerUnavailable` when the broker does not acknowledge within `timeout`.
+    """
+    return await publish_raw(
+        producer, topic, envelope.key, envelope.to_bytes(), envelope.headers(extra_headers), timeout
+    )
+
+
+async def publish_raw(
+    producer: AIOKafkaProducer,
+    topic: str,
+    key: bytes | None,
+    value: bytes,
+    headers: Headers,
+    timeout: float = 10.0,  # noqa: ASYNC109
+    partition: int | None = None,
+) -> tuple[int, int]:
+    """Send a pre-encoded record and wait for the ack; return (partition, offset)."""
+    try:
+        meta = await asyncio.wait_for(
+            producer.send_and_wait(topic, value=value, key=key, headers=headers, partition=partition),
+            timeout,
+        )
+    except (TimeoutError, KafkaError) as exc:
+        raise BrokerUnavailable(f"broker did not acknowledge the publish to {topic}: {exc!r}") from exc
+    return meta.partition, meta.offset

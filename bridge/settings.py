@@ -1,0 +1,100 @@
+"""Settings: environment (`BRIDGE_` prefix) first, then an optional `bridge.toml`.
+
+Every field carries a description so `bridge config show` can document itself. Secrets are
+`SecretStr`: they never print, and are read only from the environment or a file.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    """All settings of the bridge; names are part of the contract (DESIGN.md §5)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BRIDGE_", toml_file="bridge.toml", extra="ignore", validate_default=True
+    )
+
+    # Kafka
+    kafka_bootstrap: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers, comma separated.")
+    topic_prefix: str = Field(
+        "", description="Prefix put before every topic name (e.g. 'prod.'), to share a cluster."
+    )
+    topic_partitions: int = Field(12, ge=1, description="Partitions of topics the bridge creates.")
+    topic_replication: int = Field(
+        1, ge=1, description="Replication factor of topics the bridge creates (follow the broker)."
+    )
+    publish_timeout_seconds: float = Field(
+        10.0, gt=0, description="How long a publish may wait for the broker's ack before 503."
+    )
+
+    # Receiver
+    http_host: str = Field("127.0.0.1", description="Address the receiver listens on.")
+    http_port: int = Field(8080, ge=1, le=65535, description="Port the receiver listens on.")
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest webhook body accepted; larger gets 413."
+    )
+    orb_webhook_secret: SecretStr | None = Field(
+        None, description="Orb webhook signing secret; several, comma separated, during rotation."
+    )
+    chargebee_webhook_username: str | None = Field(
+        None, description="HTTP Basic user name Chargebee sends with webhooks."
+    )
+    chargebee_webhook_password: SecretStr | None = Field(
+        None, description="HTTP Basic password Chargebee sends with webhooks."
+    )
+
+    # Salesforce
+    salesforce_instance_url: str = Field(
+        "http://127.0.0.1:8181", description="Salesforce instance (or sandbox) base URL."
+    )
+
+    # Billing APIs
+    orb_api_url: str = Field("https://api.withorb.com/v1", description="Orb API base URL (ends in /v1).")
+    chargebee_api_url: str = Field(
+        "https://example.chargebee.com/api/v2", description="Chargebee site API base URL."
+    )
+
+    # Sync
+    sync_objects: str = Field(
+        "", description="Object types to sync, comma separated (empty: every mapped type)."
+    )
+
+    # Logging
+    log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR.")
+    log_json: bool = Field(True, description="Log JSON lines (true) or readable console lines.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            file_secret_settings,
+            TomlConfigSettingsSource(settings_cls),
+        )
+
+    def topic(self, name: str) -> str:
+        """The full name of a bridge topic, with the configured prefix."""
+        return f"{self.topic_prefix}{name}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

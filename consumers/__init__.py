@@ -1,0 +1,1 @@
+"""Consumer services: billing → Salesforce sync and Salesforce → billing writeback."""
