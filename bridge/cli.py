@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bridge import __version__
-from bridge.commands import demo, kafka
+from bridge.commands import demo, kafka, sandbox
 
 app = typer.Typer(
     name="bridge",
@@ -15,6 +15,7 @@ app = typer.Typer(
 )
 
 app.add_typer(kafka.app, name="kafka")
+app.add_typer(sandbox.app, name="sandbox")
 app.command("demo")(demo.demo)
 
 
