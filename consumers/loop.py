@@ -1,0 +1,272 @@
+"""The shared consume loop of `bridge sync` and `bridge writeback`.
+
+A handler gets one partition's batch and returns one `Result` per record, or raises
+`TransientError` for the whole batch. The loop owns everything else, in one place:
+
+- transient error: seek back to the batch start, pause the partition, back off with jitter,
+  resume; nothing is committed or dead-lettered;
+- dead-lettered record: its original value goes to the DLQ topic with the error headers of
+  DESIGN.md §3, then the batch goes on;
+- offsets are committed only once every record of the batch was applied, skipped or parked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from bridge.errors import TransientError
+from bridge.events import decode_headers, encode_headers, utcnow
+from bridge.kafka import make_consumer, make_producer, publish_raw, subscribe
+from bridge.logs import get_logger
+from bridge.settings import Settings
+from consumers.metrics import CONSUMER_LAG, RECORDS, RETRIES
+from consumers.outcomes import Outcome, Result
+
+log = get_logger("consume-loop")
+
+Record = Any  # aiokafka.structs.ConsumerRecord (untyped upstream)
+
+
+class BatchHandler(Protocol):
+    """Handles one partition's records in offset order."""
+
+    async def handle(self, tp: TopicPartition, records: Sequence[Record]) -> list[Result]:
+        """One result per record, same order; raise `TransientError` to retry the batch."""
+        ...
+
+
+PartitionsHook = Callable[[set[TopicPartition]], Awaitable[None]]
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with full jitter, capped."""
+
+    base: float = 0.2
+    cap: float = 30.0
+    attempts: int = 0
+
+    def next_delay(self, hint: float | None = None) -> float:
+        self.attempts += 1
+        ceiling = min(self.cap, self.base * (2 ** (self.attempts - 1)))
+        delay = random.uniform(ceiling / 2, ceiling)
+        return max(delay, hint or 0.0)
+
+    def reset(self) -> None:
+        self.attempts = 0
+
+
+@dataclass
+class LoopStats:
+    """Counts by outcome, for reports and tests."""
+
+    outcomes: dict[str, int] = field(default_factory=dict)
+    retries: int = 0
+    commits: int = 0
+
+    def add(self, outcome: Outcome, n: int = 1) -> None:
+        self.outcomes[outcome.value] = self.outcomes.get(outcome.value, 0) + n
+
+
+class ConsumeLoop:
+    """Consumes topics with a group, hands batches to a handler, commits and dead-letters."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        name: str,
+        group_id: str,
+        topics: list[str],
+        handler: BatchHandler,
+        dlq_topic: str,
+        on_assigned: PartitionsHook | None = None,
+        on_revoked: PartitionsHook | None = None,
+        max_records: int = 1000,
+        backoff_base: float = 0.2,
+        backoff_cap: float = 30.0,
+    ) -> None:
+        self.settings = settings
+        self.name = name
+        self.group_id = group_id
+        self.topics = topics
+        self.handler = handler
+        self.dlq_topic = dlq_topic
+        self._on_assigned = on_assigned
+        self._on_revoked = on_revoked
+        self.max_records = max_records
+        self.stats = LoopStats()
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._backoffs: dict[TopicPartition, Backoff] = {}
+        self._resume_at: dict[TopicPartition, float] = {}
+        self._attempts: dict[tuple[TopicPartition, int], tuple[int, str]] = {}
+        self.consumer: AIOKafkaConsumer | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.assigned: set[TopicPartition] = set()
+        self.ready = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop` is set; then finish the batch in hand, commit and close."""
+        self.producer = make_producer(self.settings)
+        self.consumer = make_consumer(self.settings, self.group_id, max_poll_records=self.max_records)
+        subscribe(self.consumer, self.topics, self._assigned, self._revoked)
+        await self.producer.start()
+        await self.consumer.start()
+        try:
+            while not stop.is_set():
+                self._resume_due()
+                batch = await self.consumer.getmany(timeout_ms=200, max_records=self.max_records)
+                for tp, records in batch.items():
+                    if tp in self._resume_at or tp not in self.assigned:
+                        continue  # paused while the batch was fetched, or revoked meanwhile
+                    await self._process(tp, records)
+                await self._report_lag()
+        finally:
+            await self.consumer.stop()
+            await self.producer.stop()
+
+    async def _assigned(self, tps: set[TopicPartition]) -> None:
+        self.assigned |= tps
+        if self._on_assigned is not None:
+            await self._on_assigned(tps)
+        self.ready.set()
+
+    async def _revoked(self, tps: set[TopicPartition]) -> None:
+        self.assigned -= tps
+        for tp in tps:
+            self._resume_at.pop(tp, None)
+            self._backoffs.pop(tp, None)
+        if self._on_revoked is not None:
+            await self._on_revoked(tps)
+
+    async def _process(self, tp: TopicPartition, records: Sequence[Record]) -> None:
+        assert self.consumer is not None
+        try:
+            results = await self._handle(tp, records)
+        except TransientError as exc:
+            self._retry_later(tp, records[0].offset, exc)
+            return
+        dead = [
+            (rec, res)
+            for rec, res in zip(records, results, strict=True)
+            if res.outcome is Outcome.DEAD_LETTERED
+        ]
+        try:
+            for rec, res in dead:
+                await self._dead_letter(tp, rec, res)
+        except TransientError as exc:  # the DLQ write itself did not get acked
+            self._retry_later(tp, records[0].offset, exc)
+            return
+        for res in results:
+            self.stats.add(res.outcome)
+            RECORDS.labels(self.name, tp.topic, res.outcome.value).inc()
+        try:
+            await self.consumer.commit({tp: records[-1].offset + 1})
+            self.stats.commits += 1
+        except (CommitFailedError, KafkaError) as exc:
+            # The group moved on (rebalance): the new owner re-reads; idempotent handling
+            # makes that harmless, so this is logged, not retried.
+            log.warning("commit_failed", partition=str(tp), error=repr(exc))
+        self._backoffs.pop(tp, None)
+
+    async def _handle(self, tp: TopicPartition, records: Sequence[Record]) -> list[Result]:
+        try:
+            results = await self.handler.handle(tp, records)
+        except TransientError:
+            raise
+        except Exception as exc:
+            if len(records) == 1:
+                return [Result.dead(exc)]
+            # An unclassified failure: find the record(s) at fault one by one, so one bad
+            # event cannot stall the partition nor take its neighbours to the DLQ.
+            log.warning("batch_failed_isolating", partition=str(tp), error=repr(exc))
+            out: list[Result] = []
+            for rec in records:
+                out.extend(await self._handle(tp, [rec]))
+            return out
+        if len(results) != len(records):
+            raise RuntimeError(f"handler returned {len(results)} results for {len(records)} records")
+        return results
+
+    def _retry_later(self, tp: TopicPartition, offset: int, exc: TransientError) -> None:
+        assert self.consumer is not None
+        backoff = self._backoffs.setdefault(tp, Backoff(self._backoff_base, self._backoff_cap))
+        delay = backoff.next_delay(exc.retry_after)
+        self.consumer.seek(tp, offset)
+        self.consumer.pause(tp)
+        self._resume_at[tp] = time.monotonic() + delay
+        self.stats.retries += 1
+        RETRIES.labels(self.name, tp.topic).inc()
+        log.info(
+            "transient_error_backing_off",
+            partition=str(tp),
+            offset=offset,
+            delay=round(delay, 3),
+            error=str(exc),
+            code=exc.code,
+        )
+
+    def _resume_due(self) -> None:
+        assert self.consumer is not None
+        now = time.monotonic()
+        for tp, at in list(self._resume_at.items()):
+            if at <= now:
+                del self._resume_at[tp]
+                if tp in self.assigned:
+                    self.consumer.resume(tp)
+
+    async def _dead_letter(self, tp: TopicPartition, rec: Record, res: Result) -> None:
+        assert self.producer is not None
+        err = res.error
+        now = utcnow().isoformat().replace("+00:00", "Z")
+        headers = decode_headers(rec.headers)
+        first = headers.get("dlq-first-failure", now)
+        attempts = int(headers.get("dlq-attempts", "0")) + 1
+        headers.update(
+            {
+                "dlq-error-class": type(err).__name__ if err else "Unknown",
+                "dlq-error-code": str(getattr(err, "code", "")),
+                "dlq-error-message": (str(err) if err else res.detail)[:2000],
+                "dlq-attempts": str(attempts),
+                "dlq-original-topic": tp.topic,
+                "dlq-original-partition": str(tp.partition),
+                "dlq-original-offset": str(rec.offset),
+                "dlq-first-failure": first,
+                "dlq-last-failure": now,
+                "dlq-consumer": self.name,
+            }
+        )
+        await publish_raw(
+            self.producer,
+            self.dlq_topic,
+            rec.key,
+            rec.value,
+            encode_headers(headers),
+            timeout=self.settings.publish_timeout_seconds,
+        )
+        log.warning(
+            "dead_lettered",
+            partition=str(tp),
+            offset=rec.offset,
+            error_class=headers["dlq-error-class"],
+            error=headers["dlq-error-message"],
+        )
+
+    async def _report_lag(self) -> None:
+        assert self.consumer is not None
+        for tp in list(self.assigned):
+            # read_committed: the last stable offset is where this consumer can read up to.
+            end = self.consumer.last_stable_offset(tp) or self.consumer.highwater(tp)
+            if end is None:
+                continue  # nothing fetched yet for this partition
+            position = await self.consumer.position(tp)
+            CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(max(end - position, 0))

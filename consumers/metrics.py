@@ -1,0 +1,21 @@
+"""Prometheus metrics of the consumers (served by the receiver's /metrics in `bridge run`)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+RECORDS = Counter(
+    "bridge_consumer_records_total",
+    "Records handled, by consumer, topic and outcome.",
+    ["consumer", "topic", "outcome"],
+)
+RETRIES = Counter(
+    "bridge_consumer_retries_total",
+    "Batches retried after a transient error.",
+    ["consumer", "topic"],
+)
+CONSUMER_LAG = Gauge(
+    "bridge_consumer_lag",
+    "Records between the consumer's position and the partition end.",
+    ["consumer", "topic", "partition"],
+)
