@@ -7,6 +7,7 @@ Every field carries a description so `bridge config show` can document itself. S
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import (
@@ -57,6 +58,42 @@ class Settings(BaseSettings):
     salesforce_instance_url: str = Field(
         "http://127.0.0.1:8181", description="Salesforce instance (or sandbox) base URL."
     )
+    salesforce_login_url: str = Field(
+        "http://127.0.0.1:8181",
+        description="OAuth server (https://login.salesforce.com, test.salesforce.com, or My Domain).",
+    )
+    salesforce_auth_flow: Literal["jwt", "client_credentials", "password", "token"] = Field(
+        "password", description="How the bridge logs in: jwt, client_credentials, password, token."
+    )
+    salesforce_client_id: str | None = Field(None, description="Connected app consumer key.")
+    salesforce_client_secret: SecretStr | None = Field(
+        None, description="Connected app consumer secret (client credentials, password flows)."
+    )
+    salesforce_username: str | None = Field(None, description="Integration user (jwt, password).")
+    salesforce_password: SecretStr | None = Field(None, description="Password (password flow).")
+    salesforce_private_key_file: str | None = Field(
+        None, description="PEM private key file for the JWT bearer flow."
+    )
+    salesforce_access_token: SecretStr | None = Field(
+        None, description="A ready session id (token flow; tests and one-off runs)."
+    )
+    salesforce_api_version: str = Field("62.0", description="REST API version used.")
+    salesforce_client_name: str = Field(
+        "bridge",
+        description="Sent as Sforce-Call-Options client=<name>; CDC changes carrying it are echoes.",
+    )
+    salesforce_integration_user_id: str | None = Field(
+        None, description="Id of the bridge's Salesforce user: CDC changes it commits are echoes."
+    )
+    salesforce_allow_duplicates: bool = Field(
+        False, description="Send Sforce-Duplicate-Rule-Header allowSave=true (alert-level rules)."
+    )
+    api_budget_slow_share: float = Field(
+        0.8, gt=0, le=1, description="Share of the daily API allowance above which writes slow down."
+    )
+    api_budget_stop_share: float = Field(
+        0.95, gt=0, le=1, description="Share of the daily API allowance above which writes stop."
+    )
 
     # Billing APIs
     orb_api_url: str = Field("https://api.withorb.com/v1", description="Orb API base URL (ends in /v1).")
@@ -67,6 +104,10 @@ class Settings(BaseSettings):
     # Sync
     sync_objects: str = Field(
         "", description="Object types to sync, comma separated (empty: every mapped type)."
+    )
+    sync_group_id: str = Field("bridge-sync", description="Kafka consumer group of bridge sync.")
+    mapping_file: str | None = Field(
+        None, description="TOML file overriding the default mappings (rename, drop, constants)."
     )
 
     # Logging
