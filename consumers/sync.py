@@ -8,6 +8,7 @@ the new state, and give every event one outcome for the consume loop.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
@@ -21,6 +22,7 @@ from bridge.errors import BadInput, BridgeError, PermanentError, TransientError
 from bridge.events import Envelope
 from bridge.salesforce.client import SalesforceClient
 from bridge.settings import Settings
+from consumers.loop import ConsumeLoop
 from consumers.outcomes import Outcome, Result
 from consumers.state import RecordState, StateStore
 
@@ -200,3 +202,41 @@ class SyncHandler:
             if transient is not None:
                 raise transient
         return failed
+
+
+async def run_sync(
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    mapper: Mapper,
+    salesforce: SalesforceClient | None = None,
+    on_loop: Callable[[ConsumeLoop], None] | None = None,
+) -> ConsumeLoop:
+    """Run `bridge sync` until `stop` is set; returns the loop (its stats) when done."""
+    from bridge.kafka import Topics, ensure_topics, make_producer
+    from bridge.salesforce.factory import salesforce_client
+
+    topics = Topics.from_settings(settings)
+    await ensure_topics(settings)
+    sf = salesforce or salesforce_client(settings)
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        state = StateStore(settings, topics.sync_state)
+        handler = SyncHandler(settings, mapper, sf, state, producer)
+        loop = ConsumeLoop(
+            settings,
+            name="sync",
+            group_id=settings.sync_group_id,
+            topics=[topics.orb_events, topics.chargebee_events],
+            handler=handler,
+            dlq_topic=topics.sync_dlq,
+            on_assigned=handler.on_assigned,
+            on_revoked=handler.on_revoked,
+        )
+        if on_loop is not None:
+            on_loop(loop)
+        await loop.run(stop)
+        return loop
+    finally:
+        await producer.stop()
