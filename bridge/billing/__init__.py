@@ -1,0 +1,1 @@
+"""Billing platform API clients (Orb, Chargebee): list with pagination, update, create."""

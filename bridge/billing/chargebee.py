@@ -1,0 +1,120 @@
+"""Chargebee API v2 client (httpx): offset-paginated lists, form-encoded updates and creates."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from bridge.billing.errors import send
+
+
+def form_encode(params: dict[str, Any]) -> list[tuple[str, str]]:
+    """Chargebee's nested form names: `billing_address[city]`, `subscription_items[item_price_id][0]`."""
+    out: list[tuple[str, str]] = []
+    for name, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            for sub, v in value.items():
+                if v is not None:
+                    out.append((f"{name}[{sub}]", _scalar(v)))
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            for i, item in enumerate(value):
+                for sub, v in item.items():
+                    if v is not None:
+                        out.append((f"{name}[{sub}][{i}]", _scalar(v)))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                out.append((f"{name}[{i}]", _scalar(v)))
+        else:
+            out.append((name, _scalar(value)))
+    return out
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class ChargebeeClient:
+    """Talks to one Chargebee site's `/api/v2` with the API key as Basic user name."""
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str, api_key: str) -> None:
+        self.http = http
+        self.base_url = base_url.rstrip("/")
+        self._auth = httpx.BasicAuth(api_key, "")
+        self.calls = 0
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        form: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        headers = {"Accept": "application/json"}
+        if idempotency_key:
+            headers["chargebee-idempotency-key"] = idempotency_key[:100]
+        self.calls += 1
+        resp = await send(
+            "chargebee",
+            self.http,
+            method,
+            f"{self.base_url}{path}",
+            data=dict(form_encode(form)) if form else None,
+            params=params,
+            headers=headers,
+            auth=self._auth,
+        )
+        return resp.json()
+
+    async def list(
+        self, resource: str, params: dict[str, Any] | None = None, page_size: int = 100
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every object of a list endpoint (`customers`, `invoices`, …), unwrapped."""
+        query: dict[str, Any] = {**(params or {}), "limit": page_size}
+        while True:
+            page = await self._call("GET", f"/{resource}", params=query)
+            for entry in page.get("list", []):
+                yield entry
+            if not page.get("next_offset"):
+                return
+            query["offset"] = page["next_offset"]
+
+    async def retrieve(self, resource: str, object_id: str) -> dict[str, Any]:
+        data: dict[str, Any] = await self._call("GET", f"/{resource}/{object_id}")
+        return data
+
+    async def update_customer(self, customer_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """`POST /customers/{id}` (contact fields; billing address goes to update_billing_info)."""
+        data: dict[str, Any] = await self._call("POST", f"/customers/{customer_id}", form=fields)
+        return data
+
+    async def update_billing_info(self, customer_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        data: dict[str, Any] = await self._call(
+            "POST", f"/customers/{customer_id}/update_billing_info", form=fields
+        )
+        return data
+
+    async def create_customer(self, fields: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
+        data: dict[str, Any] = await self._call(
+            "POST", "/customers", form=fields, idempotency_key=idempotency_key
+        )
+        return data
+
+    async def create_subscription_for_items(
+        self, customer_id: str, fields: dict[str, Any], idempotency_key: str
+    ) -> dict[str, Any]:
+        """`POST /customers/{id}/subscription_for_items` with an idempotency key."""
+        data: dict[str, Any] = await self._call(
+            "POST",
+            f"/customers/{customer_id}/subscription_for_items",
+            form=fields,
+            idempotency_key=idempotency_key,
+        )
+        return data

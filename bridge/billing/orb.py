@@ -1,0 +1,74 @@
+"""Orb API client (httpx): cursor-paginated lists, customer update, idempotent creates."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from bridge.billing.errors import send
+
+
+class OrbClient:
+    """Talks to Orb's `/v1` API with a bearer key; `base_url` ends in `/v1`."""
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str, api_key: str) -> None:
+        self.http = http
+        self.base_url = base_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
+        self.calls = 0
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        headers = dict(self._headers)
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        self.calls += 1
+        resp = await send(
+            "orb", self.http, method, f"{self.base_url}{path}", json=json, params=params, headers=headers
+        )
+        return resp.json()
+
+    async def list(
+        self, path: str, params: dict[str, Any] | None = None, page_size: int = 100
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every item of a list endpoint (`/customers`, `/invoices`, …), page by page."""
+        query: dict[str, Any] = {**(params or {}), "limit": page_size}
+        while True:
+            page = await self._call("GET", path, params=query)
+            for item in page.get("data", []):
+                yield item
+            meta = page.get("pagination_metadata") or {}
+            if not meta.get("has_more") or not meta.get("next_cursor"):
+                return
+            query["cursor"] = meta["next_cursor"]
+
+    async def get_customer(self, customer_id: str) -> dict[str, Any]:
+        data: dict[str, Any] = await self._call("GET", f"/customers/{customer_id}")
+        return data
+
+    async def update_customer(self, customer_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """`PUT /customers/{id}` with the changed fields only."""
+        data: dict[str, Any] = await self._call("PUT", f"/customers/{customer_id}", json=fields)
+        return data
+
+    async def create_customer(self, fields: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
+        data: dict[str, Any] = await self._call(
+            "POST", "/customers", json=fields, idempotency_key=idempotency_key
+        )
+        return data
+
+    async def create_subscription(self, body: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
+        """`POST /subscriptions`; the key makes a retry or replay return the first answer."""
+        data: dict[str, Any] = await self._call(
+            "POST", "/subscriptions", json=body, idempotency_key=idempotency_key
+        )
+        return data
