@@ -29,6 +29,7 @@ SALESFORCE_CHANGES = "salesforce.changes"
 SYNC_DLQ = "bridge.sync.dlq"
 WRITEBACK_DLQ = "bridge.writeback.dlq"
 SYNC_STATE = "bridge.sync.state"
+CDC_REPLAY = "bridge.cdc.replay"
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Topics:
     sync_dlq: str
     writeback_dlq: str
     sync_state: str
+    cdc_replay: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Topics:
@@ -52,6 +54,7 @@ class Topics:
             sync_dlq=t(SYNC_DLQ),
             writeback_dlq=t(WRITEBACK_DLQ),
             sync_state=t(SYNC_STATE),
+            cdc_replay=t(CDC_REPLAY),
         )
 
     def all(self) -> list[str]:
@@ -62,6 +65,7 @@ class Topics:
             self.sync_dlq,
             self.writeback_dlq,
             self.sync_state,
+            self.cdc_replay,
         ]
 
     def billing(self, source: str) -> str:
@@ -69,7 +73,7 @@ class Topics:
         return {"orb": self.orb_events, "chargebee": self.chargebee_events}[source]
 
     def is_compacted(self, name: str) -> bool:
-        return name == self.sync_state
+        return name in (self.sync_state, self.cdc_replay)
 
 
 async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) -> list[str]:
@@ -191,7 +195,7 @@ async def publish(
     topic: str,
     envelope: Envelope,
     extra_headers: dict[str, str] | None = None,
-    timeout: float = 10.0,  # noqa: ASYNC109 - the ack wait is the contract, not a cancel scope
+    timeout: float = 10.0,
 ) -> tuple[int, int]:
     """Send one envelope and wait for the broker's ack; return (partition, offset).
 
@@ -208,7 +212,7 @@ async def publish_raw(
     key: bytes | None,
     value: bytes,
     headers: Headers,
-    timeout: float = 10.0,  # noqa: ASYNC109
+    timeout: float = 10.0,
     partition: int | None = None,
 ) -> tuple[int, int]:
     """Send a pre-encoded record and wait for the ack; return (partition, offset)."""

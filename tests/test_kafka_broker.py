@@ -192,4 +192,5 @@ async def test_sync_state_topic_is_created_compacted(settings: Settings) -> None
     finally:
         await admin.close()
     assert configs["cleanup.policy"] == "compact"
+    assert topics.is_compacted(topics.cdc_replay) and not topics.is_compacted(topics.orb_events)
     assert len(described[0]["partitions"]) == 12
