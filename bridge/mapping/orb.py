@@ -180,7 +180,7 @@ def subscription_version() -> ObjectMapping:
             f("Billing_Cycle_Day__c", "billing_cycle_day", I),
             f("Price_Id__c", "price.id"),
             f("Price_Name__c", "price.name"),
-            f("Price_Model_Type__c", "price.price_model_type"),
+            f("Price_Model_Type__c", "price.model_type"),
             f("Cadence__c", "price.cadence"),
             f("Item_Id__c", "price.item.id"),
             f("Item_Name__c", "price.item.name"),
