@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from bridge.events import Envelope
+from bridge.salesforce.schema import Schema, load_schema
+
+STANDARD_FIXTURE = Path(__file__).parent / "fixtures" / "standard_schema.json"
 
 ACCOUNT_ID = "001Dn00000AbCdEfGH"
 T0 = "2024-03-01T12:00:00+00:00"
@@ -599,3 +603,16 @@ def cb_envelope(body: dict[str, Any], object_type: str | None = None) -> Envelop
         customer_id=str(customer),
         payload=copy.deepcopy(body),
     )
+
+
+def schema_files() -> tuple[Path, ...]:
+    """Extra schema files for tests: the test-only standard objects until the shipped
+    `standard.json` exists (then the real one is used, and the fixture would clash with it)."""
+    from bridge.salesforce.schema import HERE
+
+    return () if (HERE / "standard.json").exists() else (STANDARD_FIXTURE,)
+
+
+def merged_schema() -> Schema:
+    """Every shipped family plus, while needed, the standard-objects fixture."""
+    return load_schema(None, schema_files())

@@ -15,8 +15,6 @@ from chargebee.models.item.responses import ItemResponse
 from chargebee.models.item_price.responses import ItemPriceResponse
 from chargebee.models.quote.responses import QuoteResponse
 from chargebee.models.subscription.responses import SubscriptionResponse
-
-from bridge.mapping import Mapper, RecordWrite, build_mapper
 from mapping_payloads import (
     cb_coupon,
     cb_credit_note,
@@ -29,6 +27,8 @@ from mapping_payloads import (
     cb_quote,
     cb_subscription,
 )
+
+from bridge.mapping import Mapper, RecordWrite, build_mapper
 
 SDK_MODELS = {
     "customer": CustomerResponse,

@@ -6,10 +6,6 @@ from typing import Any
 
 import orb.types as orb_types
 import pytest
-
-from bridge.errors import BadInput
-from bridge.mapping import RecordWrite, build_mapper, map_event
-from bridge.mapping.overrides import parse_overrides
 from mapping_payloads import (
     ACCOUNT_ID,
     orb_customer,
@@ -18,6 +14,10 @@ from mapping_payloads import (
     orb_invoice,
     orb_subscription,
 )
+
+from bridge.errors import BadInput
+from bridge.mapping import RecordWrite, build_mapper, map_event
+from bridge.mapping.overrides import parse_overrides
 
 
 def _validated(model: Any, body: dict[str, Any]) -> dict[str, Any]:

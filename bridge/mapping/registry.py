@@ -72,7 +72,10 @@ def build_mapper(
     else:
         names = list(sync_objects or [])
     if any(n.strip() for n in names):
-        vendors = select_objects(vendors, names)
+        try:
+            vendors = select_objects(vendors, names)
+        except ConfigError as exc:
+            raise ConfigError(f"{origin}: {exc}") from exc
     return Mapper(vendors)
 
 
