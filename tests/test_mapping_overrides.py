@@ -131,3 +131,16 @@ def test_reverse_flows_account_changes_back_only_when_sync_is_checked() -> None:
     orb_update = reverse_update(orb, "Account", account, ["Name"])
     assert orb_update is not None and orb_update.billing_key == "external_customer_id"
     assert orb_update.key == "001Dn00000AbCdEfGH" and orb_update.values == {"name": "Acme AG"}
+
+
+def test_yaml_overrides_work_like_toml(tmp_path: Path) -> None:
+    path = tmp_path / "mapping.yaml"
+    path.write_text(
+        "orb:\n  objects:\n    invoice:\n      drop: [Memo__c]\n      constants: {Status__c: fixed}\n"
+    )
+    mapper = build_mapper(overrides=load_overrides(path))
+    inv = next(w for w in mapper.map_event(orb_envelope(INVOICE)) if w.sobject == "OrbInvoice__c")
+    assert inv.fields["Status__c"] == "fixed" and "Memo__c" not in inv.fields
+    path.write_text("orb:\n  objects:\n    invoice:\n      drop: Memo__c\n")
+    with pytest.raises(ConfigError, match=r"orb\.objects\.invoice\.drop: Input should be a valid list"):
+        load_overrides(path)

@@ -105,3 +105,12 @@ def test_every_default_reference_points_at_a_lower_ranked_object() -> None:
                 assert ranks[parent.sobject] < ranks[om.sobject] or parent.sobject not in ranks, (
                     f"{om.name}: {parent.sobject}"
                 )
+
+
+@settings(max_examples=30, deadline=None)
+@given(chargebee_events(), chargebee_events())
+def test_digest_is_equal_exactly_when_the_mapped_values_are(a: dict, b: dict) -> None:  # type: ignore[type-arg]
+    for x in MAPPER.map_event(cb_envelope(a)):
+        for y in MAPPER.map_event(cb_envelope(b)):
+            same = (x.fields, x.fill_if_empty, x.create_only) == (y.fields, y.fill_if_empty, y.create_only)
+            assert (x.digest() == y.digest()) == same

@@ -8,7 +8,7 @@ the field rules and returns `RecordWrite`s ordered parents first. An event nothi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -214,7 +214,7 @@ def _field_value(om: ObjectMapping, rule: FieldRule, scope: Scope, missing_is_nu
     return False, None
 
 
-def _first_text(scope: Scope, sources: list[str]) -> str | None:
+def _first_text(scope: Scope, sources: Sequence[str]) -> str | None:
     for source in sources:
         got = lookup(scope, source)
         if got is not MISSING and got is not None and got != "":

@@ -14,10 +14,13 @@ first element whose `key` equals `value`. A source containing `{…}` is a templ
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Scalar = str | int | float | bool
@@ -74,12 +77,12 @@ class FieldRule(_Frozen):
     conflict: Conflict = Conflict.OVERWRITE
     when: Condition | None = None
 
-    @property
-    def sources(self) -> list[str]:
+    @cached_property
+    def sources(self) -> tuple[str, ...]:
         """The candidate source paths/templates, in order."""
         if self.source is None:
-            return []
-        return [self.source] if isinstance(self.source, str) else list(self.source)
+            return ()
+        return (self.source,) if isinstance(self.source, str) else tuple(self.source)
 
     @property
     def is_constant(self) -> bool:
@@ -97,9 +100,9 @@ class ParentRef(_Frozen):
     conflict: Conflict = Conflict.OVERWRITE
     when: Condition | None = None
 
-    @property
-    def sources(self) -> list[str]:
-        return [self.source] if isinstance(self.source, str) else list(self.source)
+    @cached_property
+    def sources(self) -> tuple[str, ...]:
+        return (self.source,) if isinstance(self.source, str) else tuple(self.source)
 
 
 class KeyRule(_Frozen):
@@ -108,9 +111,9 @@ class KeyRule(_Frozen):
     field: str
     source: str | list[str]
 
-    @property
-    def sources(self) -> list[str]:
-        return [self.source] if isinstance(self.source, str) else list(self.source)
+    @cached_property
+    def sources(self) -> tuple[str, ...]:
+        return (self.source,) if isinstance(self.source, str) else tuple(self.source)
 
 
 class VersionRule(_Frozen):
@@ -251,6 +254,11 @@ class RecordWrite:
     @property
     def external_id(self) -> str:
         return self.key.external_id
+
+    def digest(self) -> str:
+        """A stable hash of the mapped values (the version guard's no-op check)."""
+        values = {"f": self.fields, "e": self.fill_if_empty, "c": self.create_only}
+        return hashlib.sha256(orjson.dumps(values, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
     def body(self, *, creating: bool = False) -> dict[str, Any]:
         """The sObject Collections record body (`attributes` + fields) for this write."""

@@ -1,4 +1,4 @@
-"""User overrides of the default mappings, from a TOML file. Pure apart from reading it.
+"""User overrides of the default mappings, from a TOML (or YAML) file. Pure apart from reading it.
 
     sync_objects = ["customer", "invoice"]      # as BRIDGE_SYNC_OBJECTS; "orb:invoice" for one vendor
 
@@ -23,7 +23,9 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bridge.errors import ConfigError
@@ -74,12 +76,19 @@ class Overrides(BaseModel):
         return found if isinstance(found, VendorOverride) else VendorOverride()
 
 
-def parse_overrides(text: str, origin: str = "overrides") -> Overrides:
-    """Parse TOML text; a bad file is a `ConfigError` naming the key."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{origin}: not valid TOML: {exc}") from exc
+def parse_overrides(text: str, origin: str = "overrides", *, yaml_format: bool = False) -> Overrides:
+    """Parse TOML (or YAML) text; a bad file is a `ConfigError` naming the key."""
+    data: Any
+    if yaml_format:
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{origin}: not valid YAML: {exc}") from exc
+    else:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{origin}: not valid TOML: {exc}") from exc
     try:
         parsed = Overrides.model_validate(data)
     except ValidationError as exc:
@@ -97,12 +106,12 @@ def parse_overrides(text: str, origin: str = "overrides") -> Overrides:
 
 
 def load_overrides(path: Path) -> Overrides:
-    """Read and parse an overrides file."""
+    """Read and parse an overrides file (`.yaml`/`.yml` as YAML, anything else as TOML)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read mapping overrides {path}: {exc.strerror}") from exc
-    return parse_overrides(text, str(path))
+    return parse_overrides(text, str(path), yaml_format=path.suffix.lower() in (".yaml", ".yml"))
 
 
 def apply_overrides(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Final
 
 _SEGMENT = re.compile(r"^(?P<key>[^\[\]]*)(?:\[(?P<sel>[^\]]+)\])?$")
@@ -45,39 +46,69 @@ def is_template(source: str) -> bool:
     return "{" in source
 
 
+_ROOTS = frozenset({"$root", "$event", "$envelope", "$config"})
+Step = tuple[str, str | None]
+
+
+@lru_cache(maxsize=4096)
+def _compile(path: str) -> tuple[str | None, tuple[Step, ...] | None]:
+    """Split a path once: (root name or None for the record, steps); steps None if malformed."""
+    head, _, rest = path.partition(".")
+    if head in _ROOTS:
+        root: str | None = head
+    else:
+        root, rest = None, path
+    if not rest:
+        return root, ()
+    steps: list[Step] = []
+    for segment in rest.split("."):
+        match = _SEGMENT.match(segment)
+        if match is None:
+            return root, None
+        steps.append((match.group("key"), match.group("sel")))
+    return root, tuple(steps)
+
+
 def resolve(scope: Scope, path: str) -> Any:
     """The value at `path` in `scope` (MISSING when absent)."""
     if path == "$index":
         return MISSING if scope.index is None else scope.index
-    head, _, rest = path.partition(".")
+    root, steps = _compile(path)
     base: Any
-    if head == "$root":
+    if root is None:
+        base = scope.record
+    elif root == "$root":
         base = scope.root
-    elif head == "$event":
+    elif root == "$event":
         base = scope.event
-    elif head == "$envelope":
+    elif root == "$envelope":
         base = scope.envelope
-    elif head == "$config":
-        base = scope.config
     else:
-        base, rest = scope.record, path
-    return walk(base, rest) if rest else base
+        base = scope.config
+    return MISSING if steps is None else _walk_steps(base, steps)
 
 
 def walk(value: Any, path: str) -> Any:
     """Follow a dotted path with optional `[key=value]` or `[n]` selectors."""
+    _, steps = _compile(path) if not path.startswith("$") else (None, None)
+    return MISSING if steps is None else _walk_steps(value, steps)
+
+
+def _walk_steps(value: Any, steps: tuple[Step, ...]) -> Any:
     current = value
-    for segment in path.split("."):
+    for key, sel in steps:
         if current is None:
             return None
-        match = _SEGMENT.match(segment)
-        if match is None:
-            return MISSING
-        key, sel = match.group("key"), match.group("sel")
         if key:
-            if not isinstance(current, Mapping) or key not in current:
+            # Webhook bodies are decoded JSON: plain dicts (any Mapping works, more slowly).
+            if type(current) is dict:
+                if key not in current:
+                    return MISSING
+                current = current[key]
+            elif isinstance(current, Mapping) and key in current:
+                current = current[key]
+            else:
                 return MISSING
-            current = current[key]
         if sel is not None:
             current = _select(current, sel)
             if current is MISSING:
