@@ -8,6 +8,7 @@ import orb.types as orb_types
 import pytest
 from mapping_payloads import (
     ACCOUNT_ID,
+    merged_schema,
     orb_customer,
     orb_envelope,
     orb_event,
@@ -149,3 +150,16 @@ def test_unconvertible_amount_is_bad_input_naming_the_field() -> None:
     inv["total"] = "sixty"
     with pytest.raises(BadInput, match="invoice: field Total__c from total"):
         map_event(orb_envelope(orb_event("invoice.edited", invoice=inv, properties={})))
+
+
+def test_text_longer_than_its_field_is_cut_when_the_mapper_knows_the_schema() -> None:
+    long_name = "Seats " * 40
+    inv = orb_invoice(lines=1)
+    inv["line_items"][0]["name"] = long_name
+    body = orb_event("invoice.edited", invoice=inv, properties={})
+    plain = build_mapper().map_event(orb_envelope(body))
+    capped = build_mapper(schema=merged_schema()).map_event(orb_envelope(body))
+    [line] = [w for w in capped if w.sobject == "OrbInvoiceLineItemBilling__c"]
+    assert line.fields["Name"] == long_name[:80]
+    [uncapped] = [w for w in plain if w.sobject == "OrbInvoiceLineItemBilling__c"]
+    assert uncapped.fields["Name"] == long_name

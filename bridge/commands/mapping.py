@@ -19,7 +19,7 @@ from bridge.mapping import (
     load_overrides,
     preview,
 )
-from bridge.salesforce.schema import load_schema
+from bridge.salesforce.schema import Schema, load_schema
 from bridge.settings import get_settings
 
 app = typer.Typer(help="Check the billing → Salesforce mappings, or preview what an event writes.")
@@ -31,14 +31,22 @@ OVERRIDES = typer.Option(
 EVENT = typer.Argument(..., help="A bridge envelope or a raw Orb/Chargebee webhook body (JSON).")
 
 
-def _mapper(overrides: Path | None) -> Mapper:
+def _mapper(overrides: Path | None, schema: Schema | None = None) -> Mapper:
     settings = get_settings()
     return build_mapper(
         chargebee_site=chargebee_site_from_url(settings.chargebee_api_url),
         overrides=load_overrides(overrides) if overrides else None,
         sync_objects=settings.sync_objects,
         origin=str(overrides) if overrides else "overrides",
+        schema=schema,
     )
+
+
+def _shipped_schema() -> Schema | None:
+    try:
+        return load_schema()
+    except ConfigError:
+        return None  # families incomplete (e.g. no standard.json yet): preview without length caps
 
 
 @app.command()
@@ -72,7 +80,7 @@ def preview_command(
     """Print the sObject Collections upserts an event would produce (dry run, nothing is sent)."""
     try:
         envelope = envelope_from_json(orjson.loads(event.read_bytes()))
-        requests = preview(envelope, _mapper(overrides))
+        requests = preview(envelope, _mapper(overrides, _shipped_schema()))
     except (BridgeError, OSError, orjson.JSONDecodeError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

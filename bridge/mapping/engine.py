@@ -27,6 +27,7 @@ from bridge.mapping.model import (
 )
 from bridge.mapping.paths import MISSING, Scope, lookup, resolve, walk
 from bridge.mapping.transforms import Skip, apply, timestamp_ms
+from bridge.salesforce.schema import Schema
 
 RANK_STEP = 10
 
@@ -58,14 +59,20 @@ def dependency_ranks(mapping: VendorMapping) -> dict[str, int]:
 class Mapper:
     """Maps envelopes with a fixed set of vendor mappings (one per source)."""
 
-    def __init__(self, mappings: Iterable[VendorMapping]) -> None:
+    def __init__(self, mappings: Iterable[VendorMapping], schema: Schema | None = None) -> None:
+        """`schema`, when given, caps text values at their field's length (Salesforce would
+        reject the whole record with STRING_TOO_LONG)."""
         self.mappings: dict[str, VendorMapping] = {}
         self._ranks: dict[str, dict[str, int]] = {}
+        self._limits: dict[str, dict[str, int]] = {}
         for vm in mappings:
             if vm.source in self.mappings:
                 raise ConfigError(f"two mappings for source {vm.source}")
             self.mappings[vm.source] = vm
             self._ranks[vm.source] = dependency_ranks(vm)
+            if schema is not None:
+                for om in vm.objects:
+                    self._limits.setdefault(om.sobject, _text_limits(schema, om.sobject))
 
     def map_event(self, envelope: Envelope) -> list[RecordWrite]:
         """The upserts `envelope` implies, parents first; [] when nothing maps it."""
@@ -86,7 +93,10 @@ class Mapper:
         for om in vm.objects:
             if not om.enabled or not _event_matches(om, envelope.event_type):
                 continue
+            limits = self._limits.get(om.sobject)
             for write in _map_object(vm, om, envelope, env, ranks[om.sobject]):
+                if limits:
+                    _cap(write, limits)
                 kept = best.get(write.key)
                 if kept is None:
                     order.append(write.key)
@@ -96,6 +106,26 @@ class Mapper:
         writes = [best[k] for k in order]
         writes.sort(key=lambda w: w.rank)
         return writes
+
+
+def _text_limits(schema: Schema, sobject: str) -> dict[str, int]:
+    obj = schema.get(sobject)
+    if obj is None:
+        return {}
+    return {
+        f.name: f.length
+        for f in obj.all_fields()
+        if f.type in ("string", "textarea") and f.length is not None
+    }
+
+
+def _cap(write: RecordWrite, limits: dict[str, int]) -> None:
+    # The dicts are fresh, built for this write only: trimming them in place is safe.
+    for values in (write.fields, write.fill_if_empty, write.create_only):
+        for name, value in values.items():
+            limit = limits.get(name)
+            if limit is not None and isinstance(value, str) and len(value) > limit:
+                values[name] = value[:limit]
 
 
 def _event_matches(om: ObjectMapping, event_type: str) -> bool:

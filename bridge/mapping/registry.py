@@ -12,6 +12,7 @@ from bridge.mapping import chargebee, orb
 from bridge.mapping.engine import Mapper
 from bridge.mapping.model import RecordWrite, VendorMapping
 from bridge.mapping.overrides import Overrides, apply_overrides, select_objects
+from bridge.salesforce.schema import Schema
 
 DEFAULT_SITE = "default"
 
@@ -44,9 +45,11 @@ def build_mapper(
     overrides: Overrides | None = None,
     sync_objects: str | Iterable[str] | None = None,
     origin: str = "overrides",
+    schema: Schema | None = None,
 ) -> Mapper:
     """Defaults → overrides (options, object changes) → object selection (the overrides file's
-    `sync_objects`, else `sync_objects`, e.g. `Settings.sync_objects`; empty = all)."""
+    `sync_objects`, else `sync_objects`, e.g. `Settings.sync_objects`; empty = all).
+    With `schema`, text longer than its field is cut to the field's length."""
     ov = overrides or Overrides()
     cb_opts = dict(ov.chargebee.options)
     orb_opts = dict(ov.orb.options)
@@ -76,7 +79,7 @@ def build_mapper(
             vendors = select_objects(vendors, names)
         except ConfigError as exc:
             raise ConfigError(f"{origin}: {exc}") from exc
-    return Mapper(vendors)
+    return Mapper(vendors, schema)
 
 
 @lru_cache(maxsize=1)
