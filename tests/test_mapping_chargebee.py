@@ -175,5 +175,7 @@ def test_quote_coupon_and_credit_note(mapper: Mapper) -> None:
     assert alloc.external_id == "acme_cb_cn_1_cb_inv_1" and alloc.rank > note.rank
 
 
-def test_deleted_events_are_unmapped(mapper: Mapper) -> None:
+def test_deleted_and_unseeded_events_are_unmapped(mapper: Mapper) -> None:
     assert mapper.map_event(cb_envelope(cb_event("customer_deleted", customer=cb_customer()))) == []
+    usage = cb_event("usage_file_ingested", usage_file={"id": "uf_1", "status": "processed"})
+    assert mapper.map_event(cb_envelope(usage)) == []  # the site record alone is not a mapping

@@ -79,6 +79,7 @@ def cb_site() -> ObjectMapping:
         root="content",
         external_id=KeyRule(field=EXT, source=SITE),
         version=VersionRule(kind="constant", value=0),
+        companion=True,
         fields=[
             f("Name", SITE),
             f("Domain__c", ["$config.domain", SITE + ".chargebee.com"]),
@@ -96,6 +97,7 @@ def cb_price_book() -> ObjectMapping:
         embedded_in=["content.subscription"],
         external_id=KeyRule(field=EXT, source="$config.price_book"),
         version=VersionRule(kind="constant", value=0),
+        companion=True,
         fields=[
             f("Name", "$config.price_book"),
             f("IsActive", value=True),

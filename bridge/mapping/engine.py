@@ -65,11 +65,13 @@ class Mapper:
         self.mappings: dict[str, VendorMapping] = {}
         self._ranks: dict[str, dict[str, int]] = {}
         self._limits: dict[str, dict[str, int]] = {}
+        self._companions: dict[str, frozenset[str]] = {}
         for vm in mappings:
             if vm.source in self.mappings:
                 raise ConfigError(f"two mappings for source {vm.source}")
             self.mappings[vm.source] = vm
             self._ranks[vm.source] = dependency_ranks(vm)
+            self._companions[vm.source] = frozenset(o.name for o in vm.objects if o.companion)
             if schema is not None:
                 for om in vm.objects:
                     self._limits.setdefault(om.sobject, _text_limits(schema, om.sobject))
@@ -104,6 +106,9 @@ class Mapper:
                 elif write.version > kept.version:
                     best[write.key] = write
         writes = [best[k] for k in order]
+        companions = self._companions[vm.source]
+        if all(w.source.mapping in companions for w in writes):
+            return []
         writes.sort(key=lambda w: w.rank)
         return writes
 

@@ -145,6 +145,9 @@ class ObjectMapping(_Frozen):
     fields: list[FieldRule] = Field(default_factory=list)
     parents: list[ParentRef] = Field(default_factory=list)
     enabled: bool = True
+    companion: bool = Field(
+        False, description="Only written alongside other records of the same event (the CB site)."
+    )
 
     @model_validator(mode="after")
     def _targets_unique(self) -> ObjectMapping:
