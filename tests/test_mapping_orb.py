@@ -163,3 +163,18 @@ def test_text_longer_than_its_field_is_cut_when_the_mapper_knows_the_schema() ->
     assert line.fields["Name"] == long_name[:80]
     [uncapped] = [w for w in plain if w.sobject == "OrbInvoiceLineItemBilling__c"]
     assert uncapped.fields["Name"] == long_name
+
+
+def test_address_removed_in_orb_clears_every_address_field() -> None:
+    body = orb_event("customer.edited", customer=orb_customer(billing_address=None), properties={})
+    [write] = map_event(orb_envelope(body))
+    billing = {k: v for k, v in write.fields.items() if k.startswith("Billing_")}
+    assert billing == dict.fromkeys(
+        [
+            "Billing_Street__c",
+            "Billing_City__c",
+            "Billing_State__c",
+            "Billing_Postal_Code__c",
+            "Billing_Country__c",
+        ]
+    )

@@ -130,24 +130,30 @@ def _select(value: Any, sel: str) -> Any:
 
 
 def render(scope: Scope, template: str) -> Any:
-    """Fill a template. `{path}` must resolve, `{path?}` may be empty; MISSING when a required
-    placeholder is empty or nothing resolved, else the stripped text."""
+    """Fill a template. `{path}` must resolve, `{path?}` may be empty. A required placeholder
+    that is null makes the result None (the value was cleared); one that is absent, or no
+    placeholder resolving, makes it MISSING; otherwise the stripped text."""
     found = False
     lacking = False
+    nulled = False
 
     def sub(match: re.Match[str]) -> str:
-        nonlocal found, lacking
+        nonlocal found, lacking, nulled
         path = match.group(1)
         optional = path.endswith("?")
         got = resolve(scope, path.rstrip("?"))
         if got is MISSING or got is None or got == "":
-            lacking = lacking or not optional
+            if not optional:
+                lacking = True
+                nulled = nulled or got is None
             return ""
         found = True
         return str(got)
 
     text = _PLACEHOLDER.sub(sub, template).strip()
-    return text if found and text and not lacking else MISSING
+    if lacking:
+        return None if nulled else MISSING
+    return text if found and text else MISSING
 
 
 def lookup(scope: Scope, source: str) -> Any:
