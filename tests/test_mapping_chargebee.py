@@ -29,6 +29,7 @@ from mapping_payloads import (
 )
 
 from bridge.mapping import Mapper, RecordWrite, build_mapper
+from bridge.mapping.overrides import parse_overrides
 
 SDK_MODELS = {
     "customer": CustomerResponse,
@@ -179,3 +180,26 @@ def test_deleted_and_unseeded_events_are_unmapped(mapper: Mapper) -> None:
     assert mapper.map_event(cb_envelope(cb_event("customer_deleted", customer=cb_customer()))) == []
     usage = cb_event("usage_file_ingested", usage_file={"id": "uf_1", "status": "processed"})
     assert mapper.map_event(cb_envelope(usage)) == []  # the site record alone is not a mapping
+
+
+def test_record_body_honours_the_conflict_rules(mapper: Mapper) -> None:
+    writes = mapper.map_event(cb_envelope(cb_event("subscription_created", subscription=cb_subscription())))
+    opp = _one(writes, "Opportunity")
+    created = opp.body(creating=True)
+    assert created["StageName"] == "Closed Won" and created["CB_Id__c"] == "acme_cb_sub_1"
+    assert created["attributes"] == {"type": "Opportunity"}
+    updated = opp.body()
+    assert "StageName" not in updated and "Pricebook2" not in updated  # map only: never overwritten
+    assert updated["Subscription_Id__c"] == "cb_sub_1"
+    override = build_mapper(
+        chargebee_site="acme",
+        overrides=parse_overrides(
+            "[chargebee.objects.opportunity]\nconflicts = { Subscription_Id__c = 'overwrite_if_empty' }"
+        ),
+    )
+    opp = _one(
+        override.map_event(cb_envelope(cb_event("subscription_created", subscription=cb_subscription()))),
+        "Opportunity",
+    )
+    assert "Subscription_Id__c" not in opp.body(current={"Subscription_Id__c": "typed by sales"})
+    assert opp.body(current={"Subscription_Id__c": None})["Subscription_Id__c"] == "cb_sub_1"

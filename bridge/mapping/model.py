@@ -15,6 +15,7 @@ first element whose `key` equals `value`. A source containing `{…}` is a templ
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -263,12 +264,16 @@ class RecordWrite:
         values = {"f": self.fields, "e": self.fill_if_empty, "c": self.create_only}
         return hashlib.sha256(orjson.dumps(values, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
-    def body(self, *, creating: bool = False) -> dict[str, Any]:
-        """The sObject Collections record body (`attributes` + fields) for this write."""
+    def body(self, *, creating: bool = False, current: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The sObject Collections record (`attributes` + fields). `create_only` fields go in
+        when `creating`; `fill_if_empty` ones when creating or empty in `current` (the
+        Salesforce values, when the caller fetched them)."""
         out: dict[str, Any] = {"attributes": {"type": self.key.sobject}}
         if creating:
             out.update(self.fill_if_empty)
             out.update(self.create_only)
+        elif current is not None:
+            out.update({k: v for k, v in self.fill_if_empty.items() if current.get(k) in (None, "")})
         out.update(self.fields)
         out[self.key.external_id_field] = self.key.external_id
         return out
