@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orb.types as orb_types
+import orb.types.customers.credits as ledger
 import pytest
 from mapping_payloads import (
     ACCOUNT_ID,
@@ -178,3 +179,64 @@ def test_address_removed_in_orb_clears_every_address_field() -> None:
             "Billing_Country__c",
         ]
     )
+
+
+def _ledger_entry(entry_type: str, entry_id: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "id": entry_id,
+        "amount": 25.0,
+        "created_at": "2024-03-02T00:00:00+00:00",
+        "credit_block": {"id": "blk_1", "expiry_date": None, "filters": [], "per_unit_cost_basis": "0.5"},
+        "currency": "credits",
+        "customer": {"id": "cus_1", "external_customer_id": None},
+        "description": None,
+        "ending_balance": 75.0,
+        "entry_status": "committed",
+        "entry_type": entry_type,
+        "ledger_sequence_number": 2,
+        "metadata": {},
+        "starting_balance": 100.0,
+    }
+    model = {"increment": ledger.IncrementLedgerEntry, "decrement": ledger.DecrementLedgerEntry}[entry_type]
+    model.model_validate(entry)
+    return entry
+
+
+def test_backfilled_ledger_entries_map_and_increments_share_the_webhook_key() -> None:
+    for entry_type, key in [("decrement", "le_2"), ("increment", "blk_1")]:
+        body = {"credit_ledger_entry": _ledger_entry(entry_type, "le_2")}
+        env = orb_envelope(
+            orb_event("customer.credit_ledger_incremented", customer=orb_customer())
+        ).model_copy(
+            update={
+                "event_type": "credit_ledger_entry.backfilled",
+                "object_type": "credit_ledger_entry",
+                "payload": body,
+            }
+        )
+        [write] = map_event(env)
+        assert write.key.state_key == f"OrbCommittedLedgerEntry__c:{key}"
+        assert write.fields["Ending_Balance__c"] == 75.0 and write.fields["Entry_Type__c"] == entry_type
+        assert write.fields["Orb_Customer__r"] == {"Orb_Id__c": "cus_1"}
+        assert write.version == 1709294400000  # no event body: the envelope's occurred_at
+
+
+def test_daily_line_item_revenue_from_backfill_references_invoice_and_line_item() -> None:
+    row = {
+        "invoice_id": "inv_1",
+        "line_item_id": "inv_1_li_0",
+        "customer_id": "cus_1",
+        "date": "2024-03-05",
+        "quantity": "4",
+        "amount": "40.00",
+        "currency": "USD",
+        "price_id": "price_1",
+        "item": {"id": "item_seats", "name": "Seats"},
+    }
+    env = orb_envelope(orb_event("customer.edited", customer=orb_customer(), properties={})).model_copy(
+        update={"event_type": "daily_line_item_revenue.exported", "payload": {"daily_line_item_revenue": row}}
+    )
+    [write] = map_event(env)
+    assert write.external_id == "inv_1_li_0_2024-03-05"
+    assert write.fields["Date__c"] == "2024-03-05" and write.fields["Amount__c"] == 40.0
+    assert write.fields["Orb_Invoice_Line_Item_Billing__r"] == {"Orb_Id__c": "inv_1_li_0"}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from bridge.mapping.dsl import f, ref
 from bridge.mapping.model import (
+    Condition,
     FieldRule,
     KeyRule,
     ObjectMapping,
@@ -38,6 +39,14 @@ I = Transform.INT  # noqa: E741
 B = Transform.BOOL
 TXT = Transform.TEXT
 
+NON_INCREMENT_ENTRIES: list[str | int | float | bool] = [
+    "decrement",
+    "expiration_change",
+    "credit_block_expiry",
+    "void",
+    "void_initiated",
+    "amendment",
+]
 VERSION = VersionRule(sources=["$event.created_at", "$envelope.occurred_at"], kind="timestamp")
 KEY = KeyRule(field=EXT, source="id")
 
@@ -299,37 +308,56 @@ def daily_line_item_revenue() -> ObjectMapping:
     )
 
 
+LEDGER_ENTRY_FIELDS = [
+    f("Entry_Type__c", "entry_type"),
+    f("Entry_Status__c", "entry_status"),
+    f("Amount__c", "amount", D),
+    f("Starting_Balance__c", "starting_balance", D),
+    f("Ending_Balance__c", "ending_balance", D),
+    f("Currency__c", "currency"),
+    f("Credit_Block_Id__c", "credit_block.id"),
+    f("Credit_Block_Expiry_Date__c", "credit_block.expiry_date", DT),
+    f("Per_Unit_Cost_Basis__c", "credit_block.per_unit_cost_basis", D),
+    f("Description__c", "description", TXT),
+    f("Ledger_Sequence_Number__c", "ledger_sequence_number", I),
+    f("Entry_Created_At__c", "created_at", DT),
+]
+
+
 def credit_ledger_entry() -> ObjectMapping:
-    """A credit ledger entry (from backfill: Orb's ledger list) → OrbCommittedLedgerEntry__c."""
+    """A credit ledger entry (from backfill: Orb's ledger list) → OrbCommittedLedgerEntry__c.
+    Increments are keyed by the credit block they created, as the webhook gives them."""
     return ObjectMapping(
         name="credit_ledger_entry",
         sync_object="credit_ledger_entry",
         sobject="OrbCommittedLedgerEntry__c",
         root="credit_ledger_entry",
+        where=Condition(path="entry_type", one_of=NON_INCREMENT_ENTRIES),
         external_id=KEY,
         version=VERSION,
-        fields=[
-            f("Name", ["{entry_type} {ledger_sequence_number?}", "id"]),
-            f("Entry_Type__c", "entry_type"),
-            f("Entry_Status__c", "entry_status"),
-            f("Amount__c", "amount", D),
-            f("Starting_Balance__c", "starting_balance", D),
-            f("Ending_Balance__c", "ending_balance", D),
-            f("Currency__c", "currency"),
-            f("Credit_Block_Id__c", "credit_block.id"),
-            f("Credit_Block_Expiry_Date__c", "credit_block.expiry_date", DT),
-            f("Per_Unit_Cost_Basis__c", "credit_block.per_unit_cost_basis", D),
-            f("Description__c", "description", TXT),
-            f("Ledger_Sequence_Number__c", "ledger_sequence_number", I),
-            f("Entry_Created_At__c", "created_at", DT),
-        ],
+        fields=[f("Name", ["{entry_type} {ledger_sequence_number?}", "id"]), *LEDGER_ENTRY_FIELDS],
+        parents=[ref("Orb_Customer__c", "OrbCustomer__c", EXT, "customer.id")],
+    )
+
+
+def credit_ledger_increment() -> ObjectMapping:
+    """An increment entry from backfill, keyed like `credit_block_increment` (by its block)."""
+    return ObjectMapping(
+        name="credit_ledger_increment",
+        sync_object="credit_ledger_entry",
+        sobject="OrbCommittedLedgerEntry__c",
+        root="credit_ledger_entry",
+        where=Condition(path="entry_type", equals="increment"),
+        external_id=KeyRule(field=EXT, source="credit_block.id"),
+        version=VERSION,
+        fields=[f("Name", "increment {credit_block.id}"), *LEDGER_ENTRY_FIELDS],
         parents=[ref("Orb_Customer__c", "OrbCustomer__c", EXT, "customer.id")],
     )
 
 
 def credit_block_increment() -> ObjectMapping:
     """`customer.credit_ledger_incremented` → the increment entry, keyed by the credit block it
-    created (the webhook carries the block, not the entry id)."""
+    created (the webhook carries the block, not the entry id; backfill keys increments alike)."""
     return ObjectMapping(
         name="credit_block_increment",
         sync_object="credit_ledger_entry",
@@ -387,6 +415,7 @@ def default_mapping(account_metadata_key: str | None = DEFAULT_ACCOUNT_METADATA_
             invoice_line_item(),
             daily_line_item_revenue(),
             credit_ledger_entry(),
+            credit_ledger_increment(),
             credit_block_increment(),
         ],
         reverse=reverse(),
