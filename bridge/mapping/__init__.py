@@ -25,7 +25,13 @@ from bridge.mapping.model import (
     VendorMapping,
     VersionRule,
 )
-from bridge.mapping.overrides import Overrides, apply_overrides, load_overrides, select_objects
+from bridge.mapping.overrides import (
+    Overrides,
+    apply_overrides,
+    load_overrides,
+    parse_overrides,
+    select_objects,
+)
 from bridge.mapping.registry import build_mapper, chargebee_site_from_url, default_mappings, map_event
 from bridge.mapping.reverse import ReverseUpdate, reverse_update
 
@@ -57,6 +63,7 @@ __all__ = [
     "dependency_ranks",
     "load_overrides",
     "map_event",
+    "parse_overrides",
     "preview",
     "reverse_update",
     "select_objects",
