@@ -9,52 +9,23 @@ the new state, and give every event one outcome for the consume loop.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from bridge.errors import BadInput, BridgeError, PermanentError, TransientError
 from bridge.events import Envelope
+from bridge.mapping import RecordWrite
 from bridge.salesforce.client import SalesforceClient
 from bridge.settings import Settings
 from consumers.loop import ConsumeLoop
 from consumers.outcomes import Outcome, Result
 from consumers.state import RecordState, StateStore
 
-
-class RecordWrite(Protocol):
-    """One Salesforce record an event maps to (see `bridge.mapping`)."""
-
-    @property
-    def sobject(self) -> str: ...
-    @property
-    def external_id_field(self) -> str: ...
-    @property
-    def external_id(self) -> str: ...
-    @property
-    def fields(self) -> dict[str, Any]: ...
-    @property
-    def version(self) -> int: ...
-    @property
-    def rank(self) -> int: ...
-
-
 Mapper = Callable[[Envelope], Sequence[RecordWrite]]
-
-
-def value_hash(write: RecordWrite) -> str:
-    """A stable hash of the mapped values: equal hash means nothing to write."""
-    canonical = orjson.dumps(write.fields, option=orjson.OPT_SORT_KEYS)
-    return hashlib.blake2b(canonical, digest_size=16).hexdigest()
-
-
-def state_key(write: RecordWrite) -> str:
-    return f"{write.sobject}:{write.external_id}"
 
 
 @dataclass
@@ -62,6 +33,7 @@ class _Pending:
     write: RecordWrite
     key: str
     hash: str
+    creating: bool
     events: list[int] = field(default_factory=list)  # indexes into the batch
 
 
@@ -146,19 +118,19 @@ class SyncHandler:
                 continue
             keys = []
             for w in writes:
-                key = state_key(w)
+                key = w.key.state_key
                 known = self.state.get(tp.partition, key)
                 if known is not None and w.version < known.version:
                     stale_events.add(i)
                     continue
-                digest = value_hash(w)
+                digest = w.digest()
                 if known is not None and digest == known.value_hash:
                     continue
                 current = pending.get(key)
                 if current is None or w.version >= current.write.version:
                     # Coalesce: the newest version of a record in this batch is the one sent.
                     events = current.events if current else []
-                    pending[key] = _Pending(w, key, digest, events)
+                    pending[key] = _Pending(w, key, digest, known is None, events)
                 pending[key].events.append(i)
                 keys.append(key)
             event_writes[i] = keys
@@ -186,7 +158,8 @@ class SyncHandler:
             by_object[(p.write.rank, p.write.sobject, p.write.external_id_field)].append(p)
         transient: TransientError | None = None
         for (_, sobject, ext_field), group in sorted(by_object.items(), key=lambda kv: kv[0]):
-            payload = [{**p.write.fields, ext_field: p.write.external_id} for p in group]
+            # create_only / fill_if_empty fields go only to records the bridge never wrote.
+            payload = [p.write.body(creating=p.creating) for p in group]
             results = await self.salesforce.upsert_many(sobject, ext_field, payload)
             applied: dict[str, RecordState] = {}
             for p, res in zip(group, results, strict=True):
