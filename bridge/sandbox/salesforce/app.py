@@ -1,0 +1,98 @@
+"""The local Salesforce as a Starlette app: `create_app()` (used by `bridge sandbox salesforce`)."""
+
+from __future__ import annotations
+
+from dataclasses import fields as dc_fields
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Route
+
+from bridge.salesforce.schema import Schema
+from bridge.sandbox.salesforce import collections, control, query, rest
+from bridge.sandbox.salesforce.api import Handler, endpoint
+from bridge.sandbox.salesforce.auth import load_public_key, token
+from bridge.sandbox.salesforce.clock import Clock
+from bridge.sandbox.salesforce.cometd import CometD
+from bridge.sandbox.salesforce.org import SandboxConfig, make_org
+
+_DATA = "/services/data/{version}"
+
+
+def _api_routes() -> list[BaseRoute]:
+    def both(path: str, kind: str, handler: Handler, methods: list[str]) -> list[BaseRoute]:
+        ep = endpoint(kind, handler)
+        return [Route(path, ep, methods=methods), Route(path + "/", ep, methods=methods)]
+
+    return [
+        Route("/services/data", rest.versions, methods=["GET"]),
+        Route("/services/data/", rest.versions, methods=["GET"]),
+        *both(_DATA, "rest.resources", rest.resources, ["GET"]),
+        *both(f"{_DATA}/limits", "rest.limits", rest.limits, ["GET"]),
+        *both(f"{_DATA}/sobjects", "rest.describe_global", rest.sobjects, ["GET"]),
+        *both(f"{_DATA}/sobjects/{{sobject}}", "rest.sobject", rest.sobject_root, ["GET", "POST"]),
+        *both(
+            f"{_DATA}/sobjects/{{sobject}}/{{item}}",
+            "rest.record",
+            rest.sobject_item,
+            ["GET", "PATCH", "DELETE"],
+        ),
+        *both(
+            f"{_DATA}/sobjects/{{sobject}}/{{field}}/{{value}}",
+            "rest.external_id",
+            rest.sobject_by_external_id,
+            ["GET", "PATCH", "DELETE"],
+        ),
+        *both(f"{_DATA}/query", "query", query.query, ["GET"]),
+        *both(f"{_DATA}/queryAll", "query_all", query.query, ["GET"]),
+        *both(f"{_DATA}/query/{{locator}}", "query_more", query.query_more, ["GET"]),
+        *both(f"{_DATA}/queryAll/{{locator}}", "query_more", query.query_more, ["GET"]),
+        *both(
+            f"{_DATA}/composite/sobjects",
+            "collections.write",
+            collections.collection,
+            ["POST", "PATCH", "DELETE"],
+        ),
+        *both(
+            f"{_DATA}/composite/sobjects/{{sobject}}", "collections.retrieve", collections.retrieve, ["GET"]
+        ),
+        *both(
+            f"{_DATA}/composite/sobjects/{{sobject}}/{{field}}",
+            "collections.upsert",
+            collections.upsert,
+            ["PATCH"],
+        ),
+    ]
+
+
+def create_app(
+    schema: Schema | None = None,
+    *,
+    clock: Clock | None = None,
+    config: SandboxConfig | None = None,
+    **options: Any,
+) -> Starlette:
+    """A fresh, empty org. `options` are `SandboxConfig` fields (e.g. `api_allowance=100`,
+    `token_lifetime=60`, `query_batch_size=2`, `jwt_public_key=PEM`, `long_poll_timeout=1`)."""
+    known = {f.name for f in dc_fields(SandboxConfig)}
+    unknown = set(options) - known
+    if unknown:
+        raise TypeError(f"unknown sandbox options {sorted(unknown)}; known: {sorted(known)}")
+    cfg = config or SandboxConfig()
+    for key, value in options.items():
+        setattr(cfg, key, value)
+    if cfg.jwt_public_key is not None:
+        load_public_key(cfg.jwt_public_key)  # fail at start, not at the first login
+    org = make_org(schema, cfg, clock)
+    cometd = CometD(org)
+    routes: list[BaseRoute] = [
+        Route("/services/oauth2/token", token, methods=["POST"]),
+        *_api_routes(),
+        Route("/cometd/{version}", cometd.handle, methods=["POST"]),
+        Route("/cometd/{version}/", cometd.handle, methods=["POST"]),
+        *control.routes(),
+    ]
+    app = Starlette(routes=routes)
+    app.state.org = org
+    app.state.cometd = cometd
+    return app

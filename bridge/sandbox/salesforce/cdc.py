@@ -1,0 +1,128 @@
+"""Change Data Capture: change events with a real ChangeEventHeader, kept 72 hours in memory."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.sandbox.salesforce.catalog import Catalog
+from bridge.sandbox.salesforce.clock import Clock
+from bridge.sandbox.salesforce.store import Change
+
+RETENTION_SECONDS = 72 * 3600
+ALL_CHANGES = "/data/ChangeEvents"
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One delivered-able event: its channel, replay id and the Bayeux `data` object."""
+
+    replay_id: int
+    channel: str
+    created_at: float
+    data: dict[str, Any]
+
+
+def _schema_id(event_name: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(event_name.encode()).digest()[:16]).decode().rstrip("=")
+
+
+class EventLog:
+    """Events in replay order; retention purges by the injectable clock."""
+
+    def __init__(self, catalog: Catalog, clock: Clock, retention: float = RETENTION_SECONDS) -> None:
+        self.catalog = catalog
+        self.clock = clock
+        self.retention = retention
+        self.events: deque[StoredEvent] = deque()
+        self.last_replay_id = 0
+        self.commit_number = 10_000_000_000
+        self._wakeup = asyncio.Event()
+
+    def publish(self, changes: list[Change], *, commit_user: str, change_origin: str) -> None:
+        """Turn the changes of one committed transaction into events (shared transactionKey)."""
+        if not changes:
+            return
+        self.commit_number += 1
+        now = self.clock()
+        key = str(uuid.uuid4())
+        for seq, change in enumerate(changes, start=1):
+            info = self.catalog.get(change.entity)
+            event_name = info.change_event if info is not None else change.entity + "ChangeEvent"
+            header = {
+                "entityName": change.entity,
+                "recordIds": [change.record_id],
+                "changeType": change.change_type,
+                "changeOrigin": change_origin,
+                "transactionKey": key,
+                "sequenceNumber": seq,
+                "commitTimestamp": int(now * 1000),
+                "commitNumber": self.commit_number,
+                "commitUser": commit_user,
+                "changedFields": list(change.changed),
+                "nulledFields": list(change.nulled),
+                "diffFields": [],
+            }
+            self.last_replay_id += 1
+            data = {
+                "schema": _schema_id(event_name),
+                "payload": {"ChangeEventHeader": header, **change.values},
+                "event": {"replayId": self.last_replay_id},
+            }
+            self.events.append(StoredEvent(self.last_replay_id, f"/data/{event_name}", now, data))
+        self._wakeup.set()
+        self._wakeup = asyncio.Event()
+
+    def purge(self) -> None:
+        horizon = self.clock() - self.retention
+        while self.events and self.events[0].created_at < horizon:
+            self.events.popleft()
+
+    def valid_replay_id(self, replay_id: int) -> bool:
+        """-1 and -2 always; an explicit id only while the events after it are still retained."""
+        if replay_id in (-1, -2):
+            return True
+        self.purge()
+        oldest = self.events[0].replay_id if self.events else self.last_replay_id + 1
+        return oldest - 1 <= replay_id <= self.last_replay_id
+
+    def start_cursor(self, replay_id: int) -> int:
+        """The replay id after which delivery starts."""
+        self.purge()
+        if replay_id == -1:
+            return self.last_replay_id
+        if replay_id == -2:
+            return (self.events[0].replay_id - 1) if self.events else self.last_replay_id
+        return replay_id
+
+    def after(self, cursor: int, channel: str) -> list[StoredEvent]:
+        self.purge()
+        return [
+            e
+            for e in self.events
+            if e.replay_id > cursor and (channel == ALL_CHANGES or e.channel == channel)
+        ]
+
+    def channel_exists(self, channel: str) -> bool:
+        if channel == ALL_CHANGES:
+            return True
+        if not channel.startswith("/data/"):
+            return False
+        return self.catalog.by_change_event(channel[len("/data/") :]) is not None
+
+    async def wait(self, seconds: float) -> None:
+        """Return when a new event is published or after `seconds`."""
+        wakeup = self._wakeup
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wakeup.wait(), seconds)
+
+    def reset(self) -> None:
+        self.events.clear()
+        self._wakeup.set()
+        self._wakeup = asyncio.Event()
