@@ -1,0 +1,197 @@
+"""Change Data Capture: ChangeEventHeader contents, and the CometD long-polling Streaming API."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fixtures.sf_sandbox_server import FakeClock, V, login, make_app
+from starlette.applications import Starlette
+
+COMETD = "/cometd/59.0"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def app(clock: FakeClock) -> Starlette:
+    return make_app(clock, long_poll_timeout=0.3, token_lifetime=10 * 24 * 3600, cometd_client_ttl=1e9)
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sf.test") as c:
+        await login(c)
+        yield c
+
+
+async def bayeux(client: httpx.AsyncClient, *messages: dict[str, Any]) -> list[dict[str, Any]]:
+    r = await client.post(COMETD, json=list(messages))
+    assert r.status_code == 200, r.text
+    out: list[dict[str, Any]] = r.json()
+    return out
+
+
+async def handshake(client: httpx.AsyncClient) -> str:
+    [reply] = await bayeux(
+        client, {"channel": "/meta/handshake", "version": "1.0", "supportedConnectionTypes": ["long-polling"]}
+    )
+    assert reply["successful"] is True
+    cid: str = reply["clientId"]
+    return cid
+
+
+async def subscribe(client: httpx.AsyncClient, cid: str, channel: str, replay: int) -> dict[str, Any]:
+    [reply] = await bayeux(
+        client,
+        {
+            "channel": "/meta/subscribe",
+            "clientId": cid,
+            "subscription": channel,
+            "ext": {"replay": {channel: replay}},
+        },
+    )
+    return reply
+
+
+async def connect(client: httpx.AsyncClient, cid: str) -> list[dict[str, Any]]:
+    return await bayeux(
+        client, {"channel": "/meta/connect", "clientId": cid, "connectionType": "long-polling"}
+    )
+
+
+async def events_of(client: httpx.AsyncClient, cid: str) -> list[dict[str, Any]]:
+    """Connect until a connect answer brings no more events."""
+    seen: list[dict[str, Any]] = []
+    for _ in range(5):
+        batch = [m for m in await connect(client, cid) if not m["channel"].startswith("/meta/")]
+        if not batch:
+            break
+        seen += batch
+    return seen
+
+
+async def test_api_change_has_full_change_event_header(client: httpx.AsyncClient, app: Starlette) -> None:
+    created = await client.post(
+        f"{V}/sobjects/Account", json={"Name": "Acme"}, headers={"Sforce-Call-Options": "client=bridge-sync"}
+    )
+    await client.patch(f"{V}/sobjects/Account/{created.json()['id']}", json={"Name": "Acme 2", "Phone": None})
+    create, update = [e["data"]["payload"] for e in (await client.get("/_sandbox/events")).json()]
+    header = create["ChangeEventHeader"]
+    assert header["entityName"] == "Account" and header["changeType"] == "CREATE"
+    assert header["recordIds"] == [created.json()["id"]]
+    assert header["changeOrigin"] == "com/salesforce/api/rest/59.0;client=bridge-sync"
+    assert header["commitUser"] == app.state.org.integration_user_id
+    assert header["sequenceNumber"] == 1 and header["transactionKey"]
+    assert isinstance(header["commitTimestamp"], int) and isinstance(header["commitNumber"], int)
+    assert create["Name"] == "Acme"
+    up = update["ChangeEventHeader"]
+    assert up["changeType"] == "UPDATE" and up["changedFields"] == ["Name", "LastModifiedDate"]
+    assert up["nulledFields"] == [] and up["commitNumber"] > header["commitNumber"]
+    assert update["Name"] == "Acme 2"
+
+
+async def test_human_edit_shows_a_different_commit_user(client: httpx.AsyncClient, app: Starlette) -> None:
+    rid = (await client.post(f"{V}/sobjects/Account", json={"Name": "Acme", "Phone": "1"})).json()["id"]
+    r = await client.patch(
+        f"/_sandbox/records/Account/{rid}", json={"user": "Ann Lee", "fields": {"Phone": None}}
+    )
+    assert r.status_code == 200
+    last = (await client.get("/_sandbox/events")).json()[-1]["data"]["payload"]["ChangeEventHeader"]
+    assert last["commitUser"] == r.json()["commitUser"] != app.state.org.integration_user_id
+    assert last["nulledFields"] == ["Phone"] and last["changeOrigin"] == ""
+
+
+async def test_collection_changes_share_a_transaction_key(client: httpx.AsyncClient) -> None:
+    recs = [{"attributes": {"type": "Account"}, "Name": n} for n in ("A", "B")]
+    await client.post(f"{V}/composite/sobjects", json={"records": recs})
+    headers = [
+        e["data"]["payload"]["ChangeEventHeader"] for e in (await client.get("/_sandbox/events")).json()
+    ]
+    assert len({h["transactionKey"] for h in headers}) == 1
+    assert [h["sequenceNumber"] for h in headers] == [1, 2]
+
+
+async def test_subscriber_receives_new_events_on_object_and_all_channels(client: httpx.AsyncClient) -> None:
+    cid = await handshake(client)
+    assert (await subscribe(client, cid, "/data/AccountChangeEvent", -1))["successful"] is True
+    assert (await subscribe(client, cid, "/data/ChangeEvents", -1))["successful"] is True
+    await connect(client, cid)
+    poll = asyncio.create_task(connect(client, cid))
+    await asyncio.sleep(0.05)
+    await client.post(f"{V}/sobjects/Account", json={"Name": "Live"})
+    await client.patch(f"{V}/sobjects/TestCustomer__c/Ext_Id__c/x", json={"Plan__c": "p"})
+    got = await poll
+    got += await events_of(client, cid)
+    channels = sorted(m["channel"] for m in got if not m["channel"].startswith("/meta/"))
+    assert channels == ["/data/AccountChangeEvent", "/data/ChangeEvents", "/data/ChangeEvents"]
+    assert got[-1]["channel"] == "/meta/connect" or any(m["channel"] == "/meta/connect" for m in got)
+
+
+async def test_replay_minus_two_explicit_and_minus_one(client: httpx.AsyncClient) -> None:
+    for n in range(3):
+        await client.post(f"{V}/sobjects/Account", json={"Name": f"A{n}"})
+    cid = await handshake(client)
+    await subscribe(client, cid, "/data/AccountChangeEvent", -2)
+    all_ids = [m["data"]["event"]["replayId"] for m in await events_of(client, cid)]
+    cid2 = await handshake(client)
+    await subscribe(client, cid2, "/data/AccountChangeEvent", all_ids[0])
+    after_first = [m["data"]["event"]["replayId"] for m in await events_of(client, cid2)]
+    cid3 = await handshake(client)
+    await subscribe(client, cid3, "/data/AccountChangeEvent", -1)
+    newest_only = await events_of(client, cid3)
+    assert len(all_ids) == 3 and after_first == all_ids[1:] and newest_only == []
+
+
+async def test_replay_id_past_retention_is_refused_with_documented_error(
+    client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    await client.post(f"{V}/sobjects/Account", json={"Name": "Old"})
+    clock.advance(72 * 3600 + 1)
+    await client.post(f"{V}/sobjects/Account", json={"Name": "New"})
+    cid = await handshake(client)
+    reply = await subscribe(client, cid, "/data/ChangeEvents", 0)
+    assert reply["successful"] is False
+    assert reply["error"] == (
+        "400::The replayId {0} you provided was invalid. Please provide a valid ID, "
+        "-2 to replay all events, or -1 to replay only new events."
+    )
+    await subscribe(client, cid, "/data/ChangeEvents", -2)
+    names = [m["data"]["payload"]["Name"] for m in await events_of(client, cid)]
+    assert names == ["New"]
+
+
+async def test_unknown_client_gets_403_and_handshake_advice(client: httpx.AsyncClient) -> None:
+    cid = await handshake(client)
+    await client.post("/_sandbox/cometd/drop-clients")
+    [reply] = await connect(client, cid)
+    assert reply["successful"] is False and reply["error"] == "403::Unknown client"
+    assert reply["advice"]["reconnect"] == "handshake"
+
+
+async def test_cometd_without_valid_session_is_401(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        COMETD, json=[{"channel": "/meta/handshake"}], headers={"Authorization": "Bearer x"}
+    )
+    assert r.status_code == 401 and r.json()[0]["error"] == "401::Authentication invalid"
+
+
+async def test_subscribe_to_unknown_channel_fails(client: httpx.AsyncClient) -> None:
+    cid = await handshake(client)
+    reply = await subscribe(client, cid, "/data/NopeChangeEvent", -1)
+    assert reply["successful"] is False
+
+
+async def test_custom_object_channel_name_drops_the_c(client: httpx.AsyncClient) -> None:
+    cid = await handshake(client)
+    assert (await subscribe(client, cid, "/data/TestCustomer__ChangeEvent", -1))["successful"] is True
+    await connect(client, cid)
+    await client.patch(f"{V}/sobjects/TestCustomer__c/Ext_Id__c/z", json={"Plan__c": "p"})
+    got = await events_of(client, cid)
+    assert [m["data"]["payload"]["ChangeEventHeader"]["entityName"] for m in got] == ["TestCustomer__c"]
