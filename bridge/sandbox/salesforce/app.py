@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
 
 from bridge.salesforce.schema import Schema
-from bridge.sandbox.salesforce import collections, control, query, rest
+from bridge.sandbox.salesforce import bulk, collections, control, query, rest
 from bridge.sandbox.salesforce.api import Handler, endpoint
 from bridge.sandbox.salesforce.auth import load_public_key, token
 from bridge.sandbox.salesforce.clock import Clock
@@ -62,6 +62,13 @@ def _api_routes() -> list[BaseRoute]:
             collections.upsert,
             ["PATCH"],
         ),
+        *both(f"{_DATA}/jobs/ingest", "bulk2.ingest", bulk.ingest_jobs, ["GET", "POST"]),
+        *both(f"{_DATA}/jobs/ingest/{{job_id}}", "bulk2.ingest", bulk.ingest_job, ["GET", "PATCH", "DELETE"]),
+        *both(f"{_DATA}/jobs/ingest/{{job_id}}/batches", "bulk2.upload", bulk.upload, ["PUT"]),
+        *both(f"{_DATA}/jobs/ingest/{{job_id}}/{{kind}}", "bulk2.results", bulk.ingest_results, ["GET"]),
+        *both(f"{_DATA}/jobs/query", "bulk2.query", bulk.query_jobs, ["GET", "POST"]),
+        *both(f"{_DATA}/jobs/query/{{job_id}}", "bulk2.query", bulk.query_job, ["GET", "DELETE"]),
+        *both(f"{_DATA}/jobs/query/{{job_id}}/results", "bulk2.results", bulk.query_results, ["GET"]),
     ]
 
 

@@ -78,6 +78,7 @@ class Org:
     integration_user_id: str = ""
     commit_listeners: list[Callable[[list[Change]], None]] = field(default_factory=list)
     query_cursors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    jobs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.catalog = Catalog(self.schema)
@@ -96,6 +97,8 @@ class Org:
         self.events.reset()
         self.counts.clear()
         self.faults.clear()
+        self.jobs.clear()
+        self.query_cursors.clear()
         self._seed_users()
 
     def now(self) -> str:

@@ -370,6 +370,11 @@ def _value(path: Path, row: Row, store: Store) -> Any:
     return found[1].get(path.fdef.name) if found is not None else None
 
 
+def value_of(path: Path, row: Row, store: Store) -> Any:
+    """The value of `path` (a field, or a parent's field) for `row`."""
+    return _value(path, row, store)
+
+
 def _comparable(fdef: FieldDef, value: Any) -> Any:
     if value is None:
         return None
