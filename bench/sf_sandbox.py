@@ -114,37 +114,40 @@ async def phase(
     return records
 
 
-async def main(seconds: float, concurrency: int) -> None:
+async def run(base: str, seconds: float, concurrency: int) -> None:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        for _ in range(200):
+            try:
+                token = await client.post(
+                    "/services/oauth2/token",
+                    data={
+                        "grant_type": "client_credentials",
+                        "client_id": "sandbox-client-id",
+                        "client_secret": "sandbox-client-secret",
+                    },
+                )
+                break
+            except httpx.TransportError:
+                await asyncio.sleep(0.05)
+        else:
+            raise RuntimeError("sandbox did not start")
+        client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        print(f"sandbox on {base}; ~{seconds:.1f}s per phase")
+        # Updates touch only the external ids the create phase made, so every row is an update.
+        made = await phase(client, seconds, 1, range(0, 500_000), 0.0)
+        await phase(client, seconds, 1, range(0, made), 1.0)
+        made = await phase(client, seconds, concurrency, range(500_000, 1_000_000), 0.0)
+        await phase(client, seconds, concurrency, range(500_000, 500_000 + made), 1.0)
+
+
+def main(seconds: float, concurrency: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         schema_file = Path(tmp) / "bench.json"
         schema_file.write_text(json.dumps(SCHEMA))
         port = free_port()
         proc = subprocess.Popen([sys.executable, "-c", SERVER, str(schema_file), str(port)])
         try:
-            base = f"http://127.0.0.1:{port}"
-            async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-                for _ in range(200):
-                    try:
-                        token = await client.post(
-                            "/services/oauth2/token",
-                            data={
-                                "grant_type": "client_credentials",
-                                "client_id": "sandbox-client-id",
-                                "client_secret": "sandbox-client-secret",
-                            },
-                        )
-                        break
-                    except httpx.TransportError:
-                        await asyncio.sleep(0.05)
-                else:
-                    raise RuntimeError("sandbox did not start")
-                client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-                print(f"sandbox on {base}; ~{seconds:.0f}s per phase")
-                # Updates touch only the external ids the create phase made, so every row is an update.
-                made = await phase(client, seconds, 1, range(0, 500_000), 0.0)
-                await phase(client, seconds, 1, range(0, made), 1.0)
-                made = await phase(client, seconds, concurrency, range(500_000, 1_000_000), 0.0)
-                await phase(client, seconds, concurrency, range(500_000, 500_000 + made), 1.0)
+            asyncio.run(run(f"http://127.0.0.1:{port}", seconds, concurrency))
         finally:
             proc.terminate()
             proc.wait(timeout=10)
@@ -155,4 +158,4 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=2.5)
     parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
-    asyncio.run(main(args.seconds, args.concurrency))
+    main(args.seconds, args.concurrency)
