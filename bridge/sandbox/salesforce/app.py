@@ -15,6 +15,7 @@ from bridge.sandbox.salesforce.auth import load_public_key, token
 from bridge.sandbox.salesforce.clock import Clock
 from bridge.sandbox.salesforce.cometd import CometD
 from bridge.sandbox.salesforce.org import SandboxConfig, make_org
+from bridge.sandbox.salesforce.outbound import OutboundRule, Outbox
 
 _DATA = "/services/data/{version}"
 
@@ -80,7 +81,8 @@ def create_app(
     **options: Any,
 ) -> Starlette:
     """A fresh, empty org. `options` are `SandboxConfig` fields (e.g. `api_allowance=100`,
-    `token_lifetime=60`, `query_batch_size=2`, `jwt_public_key=PEM`, `long_poll_timeout=1`)."""
+    `token_lifetime=60`, `query_batch_size=2`, `jwt_public_key=PEM`, `long_poll_timeout=1`,
+    `outbound_rules=[OutboundRule(url=…)]`, `outbound_transport=httpx.ASGITransport(…)`)."""
     known = {f.name for f in dc_fields(SandboxConfig)}
     unknown = set(options) - known
     if unknown:
@@ -92,6 +94,11 @@ def create_app(
         load_public_key(cfg.jwt_public_key)  # fail at start, not at the first login
     org = make_org(schema, cfg, clock)
     cometd = CometD(org)
+    outbox = Outbox(org, transport=cfg.outbound_transport, retry_seconds=cfg.outbound_retry_seconds)
+    outbox.rules = [
+        r if isinstance(r, OutboundRule) else OutboundRule.model_validate(r) for r in cfg.outbound_rules
+    ]
+    org.commit_listeners.append(outbox.on_commit)
     routes: list[BaseRoute] = [
         Route("/services/oauth2/token", token, methods=["POST"]),
         *_api_routes(),
@@ -102,4 +109,5 @@ def create_app(
     app = Starlette(routes=routes)
     app.state.org = org
     app.state.cometd = cometd
+    app.state.outbox = outbox
     return app

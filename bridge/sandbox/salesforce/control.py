@@ -15,6 +15,8 @@
     PATCH  /_sandbox/config                      change config fields at runtime (e.g. jwt_public_key)
     GET    /_sandbox/events?after=N              stored change events (debugging, assertions)
     POST   /_sandbox/cometd/drop-clients         forget every CometD client (→ 403::Unknown client)
+    GET    /_sandbox/outbound                    outbound-message rules and notifications (attempts, acked)
+    POST   /_sandbox/outbound/rules              add an `OutboundRule` {"url", "object", "field", "equals"}
 
 Human edits go through the same validation and CDC as API calls, with `commitUser` = the
 human's User Id and an empty `changeOrigin`. Errors: `{"error": code, "detail": text}`.
@@ -35,6 +37,7 @@ from bridge.sandbox.salesforce import ids
 from bridge.sandbox.salesforce.errors import RecordError
 from bridge.sandbox.salesforce.faults import Fault
 from bridge.sandbox.salesforce.org import Org
+from bridge.sandbox.salesforce.outbound import OutboundRule
 from bridge.sandbox.salesforce.writes import parse_json_record
 
 _RUNTIME_CONFIG = {
@@ -220,6 +223,16 @@ async def drop_clients(request: Request) -> Response:
     return JSONResponse({"dropped": n})
 
 
+async def outbound(request: Request) -> Response:
+    outbox = request.app.state.outbox
+    if request.method == "POST":
+        try:
+            outbox.rules.append(OutboundRule.model_validate(await _json(request)))
+        except (ValidationError, ValueError) as exc:
+            return _error(400, "bad_rule", str(exc))
+    return JSONResponse(outbox.status())
+
+
 def routes() -> list[Route]:
     return [
         Route("/_sandbox/reset", reset, methods=["POST"]),
@@ -237,4 +250,6 @@ def routes() -> list[Route]:
         Route("/_sandbox/config", config, methods=["PATCH"]),
         Route("/_sandbox/events", events, methods=["GET"]),
         Route("/_sandbox/cometd/drop-clients", drop_clients, methods=["POST"]),
+        Route("/_sandbox/outbound", outbound, methods=["GET"]),
+        Route("/_sandbox/outbound/rules", outbound, methods=["POST"]),
     ]

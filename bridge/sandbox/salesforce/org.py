@@ -52,6 +52,9 @@ class SandboxConfig:
     event_retention: float = RETENTION_SECONDS
     instance_url: str | None = None
     fault_seed: int | None = None
+    outbound_rules: list[Any] = field(default_factory=list)
+    outbound_retry_seconds: float = 1.0
+    outbound_transport: Any = None
 
 
 @dataclass
