@@ -203,3 +203,31 @@ async def test_derived_fields_follow_salesforce(client: httpx.AsyncClient) -> No
 async def test_limits_reports_daily_api_requests(client: httpx.AsyncClient) -> None:
     r = await client.get(f"{V}/limits/")
     assert r.json()["DailyApiRequests"] == {"Max": 100_000, "Remaining": 100_000 - 1}
+
+
+async def test_duplicate_rule_blocks_insert_unless_allow_save_header(app: Starlette) -> None:
+    dup_app = make_app(
+        FakeClock(), duplicate_rules=[{"object": "Account", "fields": ["Name", "BillingCity"]}]
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=dup_app), base_url="http://sf.test") as c:
+        await login(c)
+        first = await c.post(f"{V}/sobjects/Account", json={"Name": "Acme", "BillingCity": "Paris"})
+        blocked = await c.post(f"{V}/sobjects/Account", json={"Name": "ACME", "BillingCity": "paris"})
+        saved = await c.post(
+            f"{V}/sobjects/Account",
+            json={"Name": "ACME", "BillingCity": "paris"},
+            headers={"Sforce-Duplicate-Rule-Header": "allowSave=true"},
+        )
+        in_collection = await c.post(
+            f"{V}/composite/sobjects",
+            json={"records": [{"attributes": {"type": "Account"}, "Name": "Acme", "BillingCity": "Paris"}]},
+        )
+    [error] = blocked.json()
+    assert blocked.status_code == 400 and error["errorCode"] == "DUPLICATES_DETECTED"
+    matched = error["duplicateResult"]["matchResults"][0]["matchRecords"][0]["record"]["Id"]
+    assert matched == first.json()["id"]
+    assert saved.status_code == 201
+    assert in_collection.json()[0]["errors"][0]["statusCode"] == "DUPLICATES_DETECTED"
+    assert (
+        len(in_collection.json()[0]["errors"][0]["duplicateResult"]["matchResults"][0]["matchRecords"]) == 2
+    )

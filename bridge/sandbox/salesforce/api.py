@@ -33,6 +33,7 @@ class Call:
     user_id: str
     client: str | None
     kind: str
+    allow_save: bool = False
 
     @property
     def origin(self) -> str:
@@ -140,7 +141,15 @@ def endpoint(
         client = next(
             (p.split("=", 1)[1].strip() for p in options.split(",") if p.strip().startswith("client=")), None
         )
-        call = Call(org=org, version=version, user_id=user_id, client=client, kind=kind)
+        duplicate_header = request.headers.get("sforce-duplicate-rule-header", "").replace(" ", "").lower()
+        call = Call(
+            org=org,
+            version=version,
+            user_id=user_id,
+            client=client,
+            kind=kind,
+            allow_save="allowsave=true" in duplicate_header,
+        )
         try:
             response = await handler(request, call)
         except SfApiError as exc:

@@ -14,6 +14,7 @@ from bridge.sandbox.salesforce.api import Handler, endpoint
 from bridge.sandbox.salesforce.auth import load_public_key, token
 from bridge.sandbox.salesforce.clock import Clock
 from bridge.sandbox.salesforce.cometd import CometD
+from bridge.sandbox.salesforce.duplicates import DuplicateRule
 from bridge.sandbox.salesforce.org import SandboxConfig, make_org
 from bridge.sandbox.salesforce.outbound import OutboundRule, Outbox
 
@@ -90,6 +91,7 @@ def create_app(
     cfg = config or SandboxConfig()
     for key, value in options.items():
         setattr(cfg, key, value)
+    cfg.duplicate_rules = [DuplicateRule.model_validate(r) for r in cfg.duplicate_rules]
     if cfg.jwt_public_key is not None:
         load_public_key(cfg.jwt_public_key)  # fail at start, not at the first login
     org = make_org(schema, cfg, clock)

@@ -197,7 +197,7 @@ def _process(call: Call, job: Job) -> None:
         job.state = "Failed"
         job.unprocessed = []
         raise SfApiError(400, "INVALIDJOB", f"InvalidJob : CSV is not valid: {exc}") from None
-    writer = org.writer(call.user_id)
+    writer = org.writer(call.user_id, allow_save=call.allow_save)
     for start in range(0, len(rows), CHUNK):
         txn = org.store.begin()
         for row in rows[start : start + CHUNK]:

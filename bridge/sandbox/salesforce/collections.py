@@ -99,7 +99,7 @@ def _finish(
 def _save_each(call: Call, items: list[Item], all_or_none: bool, existing_of: Any) -> Response:
     org = call.org
     txn = org.store.begin()
-    writer: Writer = org.writer(call.user_id)
+    writer: Writer = org.writer(call.user_id, allow_save=call.allow_save)
     created: list[bool | None] = []
     for item in items:
         is_created: bool | None = None
@@ -210,7 +210,7 @@ def _delete(call: Call, request: Request) -> Response:
     all_or_none = request.query_params.get("allOrNone", "false").lower() == "true"
     org = call.org
     txn = org.store.begin()
-    writer = org.writer(call.user_id)
+    writer = org.writer(call.user_id, allow_save=call.allow_save)
     items: list[Item] = []
     for raw in raw_ids:
         item = Item(None, None, record_id=raw)

@@ -12,7 +12,7 @@
     POST   /_sandbox/usage                       {"used": N}: set the daily API usage
     POST   /_sandbox/clock                       {"advance_seconds": S}: move sandbox time forward
     POST   /_sandbox/sessions/expire             every access token becomes invalid (refresh path)
-    PATCH  /_sandbox/config                      change config fields at runtime (e.g. jwt_public_key)
+    PATCH  /_sandbox/config                      change config at runtime (jwt_public_key, duplicate_rules…)
     GET    /_sandbox/events?after=N              stored change events (debugging, assertions)
     POST   /_sandbox/cometd/drop-clients         forget every CometD client (→ 403::Unknown client)
     GET    /_sandbox/outbound                    outbound-message rules and notifications (attempts, acked)
@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bridge.sandbox.salesforce import ids
+from bridge.sandbox.salesforce.duplicates import DuplicateRule
 from bridge.sandbox.salesforce.errors import RecordError
 from bridge.sandbox.salesforce.faults import Fault
 from bridge.sandbox.salesforce.org import Org
@@ -50,6 +51,7 @@ _RUNTIME_CONFIG = {
     "password",
     "client_id",
     "client_secret",
+    "duplicate_rules",
 }
 
 
@@ -196,11 +198,16 @@ async def config(request: Request) -> Response:
     unknown = set(body) - _RUNTIME_CONFIG
     if unknown:
         return _error(400, "bad_request", f"cannot change {sorted(unknown)} at runtime")
+    try:
+        rules = [DuplicateRule.model_validate(r) for r in body.get("duplicate_rules", [])]
+    except ValidationError as exc:
+        return _error(400, "bad_rule", str(exc))
     for key, value in body.items():
-        setattr(org.config, key, value)
+        setattr(org.config, key, rules if key == "duplicate_rules" else value)
     if "api_allowance" in body:
         org.usage.allowance = int(body["api_allowance"])
     shown = {f.name: getattr(org.config, f.name) for f in dc_fields(org.config) if f.name in _RUNTIME_CONFIG}
+    shown["duplicate_rules"] = [r.model_dump() for r in org.config.duplicate_rules]
     shown.pop("password", None)
     shown.pop("client_secret", None)
     return JSONResponse(shown)

@@ -15,17 +15,26 @@ from starlette.responses import JSONResponse
 class SfApiError(Exception):
     """A request-level failure: the whole call fails with `status` and the error array."""
 
-    def __init__(self, status: int, code: str, message: str, fields: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        fields: list[str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.status = status
         self.code = code
         self.message = message
         self.fields = fields
+        self.extra = extra or {}
 
     def body(self) -> list[dict[str, Any]]:
         item: dict[str, Any] = {"message": self.message, "errorCode": self.code}
         if self.fields is not None:
             item["fields"] = self.fields
+        item.update(self.extra)
         return [item]
 
     def response(self) -> JSONResponse:
@@ -35,17 +44,20 @@ class SfApiError(Exception):
 class RecordError(Exception):
     """One record's failure; in a batch it becomes that record's `errors` entry."""
 
-    def __init__(self, code: str, message: str, fields: list[str] | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, fields: list[str] | None = None, extra: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.fields = fields or []
+        self.extra = extra or {}
 
     def as_result_error(self) -> dict[str, Any]:
-        return {"statusCode": self.code, "message": self.message, "fields": self.fields}
+        return {"statusCode": self.code, "message": self.message, "fields": self.fields, **self.extra}
 
     def as_api_error(self, status: int = 400) -> SfApiError:
-        return SfApiError(status, self.code, self.message, self.fields)
+        return SfApiError(status, self.code, self.message, self.fields, self.extra)
 
 
 class OAuthError(Exception):

@@ -13,6 +13,7 @@ from bridge.sandbox.salesforce import ids
 from bridge.sandbox.salesforce.catalog import Catalog
 from bridge.sandbox.salesforce.cdc import RETENTION_SECONDS, EventLog
 from bridge.sandbox.salesforce.clock import Clock, SandboxClock, sf_datetime
+from bridge.sandbox.salesforce.duplicates import DuplicateCheck, DuplicateRule
 from bridge.sandbox.salesforce.faults import FaultPlan
 from bridge.sandbox.salesforce.store import Change, Store, Txn
 from bridge.sandbox.salesforce.usage import ApiUsage
@@ -55,6 +56,7 @@ class SandboxConfig:
     outbound_rules: list[Any] = field(default_factory=list)
     outbound_retry_seconds: float = 1.0
     outbound_transport: Any = None
+    duplicate_rules: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -131,8 +133,15 @@ class Org:
         assert info is not None
         return writer.save(txn, info, rec, None)
 
-    def writer(self, user_id: str) -> Writer:
-        return Writer(self.store, self.minter, user_id, self.now())
+    def writer(self, user_id: str, *, allow_save: bool = False) -> Writer:
+        """A writer for one call; `allow_save` is `Sforce-Duplicate-Rule-Header: allowSave=true`."""
+        rules = [
+            r if isinstance(r, DuplicateRule) else DuplicateRule.model_validate(r)
+            for r in self.config.duplicate_rules
+        ]
+        return Writer(
+            self.store, self.minter, user_id, self.now(), duplicates=DuplicateCheck(rules, allow_save)
+        )
 
     def commit(self, txn: Txn, *, user_id: str, change_origin: str) -> None:
         """Publish the transaction's changes (CDC, outbound workflow)."""

@@ -81,7 +81,7 @@ def _save(call: Call, info: ObjectInfo, rec: ParsedRecord, existing: Row | None)
     org = call.org
     txn = org.store.begin()
     try:
-        rid = org.writer(call.user_id).save(txn, info, rec, existing)
+        rid = org.writer(call.user_id, allow_save=call.allow_save).save(txn, info, rec, existing)
     except RecordError as exc:
         txn.rollback()
         raise exc.as_api_error() from None
@@ -147,7 +147,7 @@ def _delete(call: Call, info: ObjectInfo, rid: str) -> None:
     org = call.org
     txn = org.store.begin()
     try:
-        org.writer(call.user_id).delete(txn, info, rid)
+        org.writer(call.user_id, allow_save=call.allow_save).delete(txn, info, rid)
     except RecordError as exc:
         txn.rollback()
         raise exc.as_api_error(404) from None

@@ -14,6 +14,7 @@ from bridge.salesforce.schema import FieldDef
 from bridge.sandbox.salesforce import ids
 from bridge.sandbox.salesforce.catalog import Catalog, ObjectInfo
 from bridge.sandbox.salesforce.derived import DERIVED
+from bridge.sandbox.salesforce.duplicates import DuplicateCheck
 from bridge.sandbox.salesforce.errors import RecordError
 from bridge.sandbox.salesforce.store import Change, Row, Store, Txn
 from bridge.sandbox.salesforce.values import BadValue, from_csv, from_json
@@ -120,11 +121,19 @@ def parse_csv_record(catalog: Catalog, info: ObjectInfo, row: dict[str, str]) ->
 class Writer:
     """Applies validated saves inside a transaction, as one user at one instant."""
 
-    def __init__(self, store: Store, minter: ids.IdMinter, user_id: str, now: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        minter: ids.IdMinter,
+        user_id: str,
+        now: str,
+        duplicates: DuplicateCheck | None = None,
+    ) -> None:
         self.store = store
         self.minter = minter
         self.user_id = user_id
         self.now = now
+        self.duplicates = duplicates
 
     def save(self, txn: Txn, info: ObjectInfo, rec: ParsedRecord, existing: Row | None) -> str:
         """Create (`existing` None) or update one record; returns its id or raises `RecordError`."""
@@ -157,6 +166,10 @@ class Writer:
         if derive is not None:
             derive(row, self.store)
         self._check_row(info, row, record_id)
+        if self.duplicates is not None:
+            self.duplicates.check(
+                self.store.table(info.name), row, record_id if existing is not None else None
+            )
         if existing is None:
             shown = {k: v for k, v in row.items() if v is not None and k not in ("IsDeleted", "Id")}
             txn.write(table, record_id, row, Change(info.name, record_id, "CREATE", [], [], shown))
