@@ -104,3 +104,19 @@ async def test_latency_fault_still_answers(client: httpx.AsyncClient) -> None:
     await client.post("/_sandbox/faults", json={"kind": "latency", "count": 1, "latency_ms": 20})
     assert (await client.get(f"{V}/limits")).status_code == 200
     assert (await client.get("/_sandbox/counts")).json()["faults_injected"] == {"latency": 1}
+
+
+async def test_lock_fault_per_record_fails_each_record_of_a_collection(
+    client: httpx.AsyncClient, app: Starlette
+) -> None:
+    await client.post(
+        "/_sandbox/faults",
+        json={"kind": "unable_to_lock_row", "count": 1, "per_record": True, "match": "collections"},
+    )
+    locked = await client.patch(UPSERT, json=BODY)
+    retried = await client.patch(UPSERT, json=BODY)
+    assert locked.status_code == 200
+    assert locked.json()[0]["success"] is False
+    assert locked.json()[0]["errors"][0]["statusCode"] == "UNABLE_TO_LOCK_ROW"
+    assert retried.json()[0]["success"] is True
+    assert len(app.state.org.snapshot()["TestCustomer__c"]) == 1

@@ -34,6 +34,7 @@ class Call:
     client: str | None
     kind: str
     allow_save: bool = False
+    lock_records: bool = False
 
     @property
     def origin(self) -> str:
@@ -132,7 +133,10 @@ def endpoint(
                 await asyncio.sleep(fault.latency_ms / 1000)
             if fault.kind == "drop" and not fault.after:
                 return DroppedResponse()
-            if fault.kind not in ("latency", "drop"):
+            per_record = (
+                fault.kind == "unable_to_lock_row" and fault.per_record and kind.startswith("collections")
+            )
+            if fault.kind not in ("latency", "drop") and not per_record:
                 return fault_response(fault)
         if not public and not org.usage.take():
             return SfApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.").response()
@@ -149,6 +153,7 @@ def endpoint(
             client=client,
             kind=kind,
             allow_save="allowsave=true" in duplicate_header,
+            lock_records=fault is not None and fault.kind == "unable_to_lock_row",
         )
         try:
             response = await handler(request, call)

@@ -103,6 +103,10 @@ def _save_each(call: Call, items: list[Item], all_or_none: bool, existing_of: An
     created: list[bool | None] = []
     for item in items:
         is_created: bool | None = None
+        if call.lock_records and item.error is None:
+            item.error = RecordError(
+                "UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record or 1 records", []
+            )
         if item.error is None and item.info is not None and item.rec is not None:
             point = txn.savepoint()
             try:

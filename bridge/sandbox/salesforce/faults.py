@@ -22,6 +22,9 @@ class Fault(BaseModel):
     status: int = Field(503, description="HTTP status for server_error.")
     latency_ms: int = Field(0, ge=0, description="Delay before answering (kind latency).")
     after: bool = Field(False, description="drop: apply the call first, then drop the answer.")
+    per_record: bool = Field(
+        False, description="unable_to_lock_row on a collection: fail each record (200) instead of the call."
+    )
 
     @model_validator(mode="after")
     def _count_or_share(self) -> Fault:

@@ -13,6 +13,7 @@ from bridge.sandbox.salesforce.api import Call, json_response
 from bridge.sandbox.salesforce.errors import SfApiError
 
 _locators = itertools.count(1)
+MAX_OPEN_CURSORS = 50
 
 
 def _batch_size(request: Request, call: Call) -> int:
@@ -51,6 +52,9 @@ async def query(request: Request, call: Call) -> Response:
     locator = f"01g5g{next(_locators):010d}"
     if len(records) > size:
         org.query_cursors[locator] = records
+        # Salesforce keeps a limited number of open cursors per user; forget the oldest.
+        while len(org.query_cursors) > MAX_OPEN_CURSORS:
+            org.query_cursors.pop(next(iter(org.query_cursors)))
     return json_response(_page(call, locator, records, 0, size))
 
 
