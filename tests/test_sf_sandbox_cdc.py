@@ -195,3 +195,20 @@ async def test_custom_object_channel_name_drops_the_c(client: httpx.AsyncClient)
     await client.patch(f"{V}/sobjects/TestCustomer__c/Ext_Id__c/z", json={"Plan__c": "p"})
     got = await events_of(client, cid)
     assert [m["data"]["payload"]["ChangeEventHeader"]["entityName"] for m in got] == ["TestCustomer__c"]
+
+
+async def test_client_that_stops_polling_expires(clock: FakeClock) -> None:
+    app = make_app(clock, long_poll_timeout=0.05, cometd_client_ttl=40, token_lifetime=10 * 24 * 3600)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sf.test") as c:
+        await login(c)
+        cid = await handshake(c)
+        await connect(c, cid)
+        clock.advance(41)
+        [reply] = await connect(c, cid)
+    assert reply["error"] == "403::Unknown client"
+
+
+async def test_event_datetimes_use_z_suffix(client: httpx.AsyncClient) -> None:
+    await client.post(f"{V}/sobjects/Account", json={"Name": "Acme"})
+    [event] = (await client.get("/_sandbox/events")).json()
+    assert event["data"]["payload"]["CreatedDate"].endswith(".000Z")

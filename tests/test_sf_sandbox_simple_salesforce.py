@@ -137,6 +137,29 @@ def test_bulk2_upsert_reports_successes_and_failures(sf: Salesforce) -> None:
     assert sum(p.count("\n") - 1 for p in pages) == 5
 
 
+def test_more_sobject_and_query_calls(sf: Salesforce) -> None:
+    meta = sf.TestCustomer__c.metadata()
+    created = sf.restful(
+        "composite/sobjects",
+        method="POST",
+        json={"records": [{"attributes": {"type": "Account"}, "Name": f"N{n}"} for n in range(4)]},
+    )
+    sf.Account.delete(created[0]["id"])
+    names = [r["Name"] for r in sf.query_all_iter("SELECT Name FROM Account ORDER BY Name")]
+    with_deleted = sf.query("SELECT Name, IsDeleted FROM Account", include_deleted=True)
+    assert meta["objectDescribe"]["keyPrefix"] == "a0T"
+    assert names == ["N1", "N2", "N3"]
+    assert with_deleted["totalSize"] == 4
+
+
+def test_bulk2_insert_and_unprocessed_records(sf: Salesforce) -> None:
+    [result] = sf.bulk2.Account.insert(records=[{"Name": f"B{n}"} for n in range(3)], wait=0.05)
+    unprocessed = sf.bulk2.Account.get_unprocessed_records(result["job_id"])
+    assert result["numberRecordsProcessed"] == 3 and result["numberRecordsFailed"] == 0
+    assert unprocessed.strip() == '"Name"'
+    assert sf.query("SELECT COUNT() FROM Account")["totalSize"] == 3
+
+
 def test_dropped_connection_fault_breaks_the_answer(base_url: str, sf: Salesforce) -> None:
     httpx.post(f"{base_url}/_sandbox/faults", json={"kind": "drop", "count": 1, "after": True})
     headers = {"Authorization": f"Bearer {_token(base_url)}"}

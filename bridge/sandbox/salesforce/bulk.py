@@ -184,7 +184,9 @@ async def upload(request: Request, call: Call) -> Response:
 def _csv_rows(job: Job) -> list[dict[str, str]]:
     text = b"".join(job.data).decode("utf-8-sig")
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=DELIMITERS[job.column_delimiter])
-    return [dict(r) for r in reader]
+    out = [dict(r) for r in reader]
+    job.columns = list(reader.fieldnames or [])
+    return out
 
 
 def _process(call: Call, job: Job) -> None:
@@ -255,7 +257,7 @@ def _apply(
 
 
 def _csv_text(job: Job, rows: list[dict[str, str]], lead: list[str]) -> str:
-    columns = list(lead)
+    columns = [*lead, *job.columns]
     for r in rows:
         for k in r:
             if k not in columns:

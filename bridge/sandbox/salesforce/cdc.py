@@ -6,6 +6,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import re
 import uuid
 from collections import deque
 from dataclasses import dataclass
@@ -27,6 +28,16 @@ class StoredEvent:
     channel: str
     created_at: float
     data: dict[str, Any]
+
+
+_SF_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0000$")
+
+
+def _event_value(value: Any) -> Any:
+    """Change events carry datetimes as `2024-05-01T12:00:00.000Z` (REST uses `+0000`)."""
+    if isinstance(value, str) and _SF_DATETIME.match(value):
+        return value[:-5] + "Z"
+    return value
 
 
 def _schema_id(event_name: str) -> str:
@@ -72,7 +83,10 @@ class EventLog:
             self.last_replay_id += 1
             data = {
                 "schema": _schema_id(event_name),
-                "payload": {"ChangeEventHeader": header, **change.values},
+                "payload": {
+                    "ChangeEventHeader": header,
+                    **{k: _event_value(v) for k, v in change.values.items()},
+                },
                 "event": {"replayId": self.last_replay_id},
             }
             self.events.append(StoredEvent(self.last_replay_id, f"/data/{event_name}", now, data))
