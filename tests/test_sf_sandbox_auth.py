@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 from fixtures.sf_sandbox_server import FakeClock, V, login, make_app
 
+from bridge.errors import ConfigError
 from bridge.sandbox.salesforce.auth import JWT_GRANT
 
 
@@ -96,6 +100,34 @@ async def test_jwt_bearer_accepts_exp_as_int_or_string(
     token = r.json()["access_token"]
     limits = await client.get(f"{V}/limits", headers={"Authorization": f"Bearer {token}"})
     assert limits.status_code == 200
+
+
+async def test_jwt_verified_against_a_certificate(clock: FakeClock, rsa_key: rsa.RSAPrivateKey) -> None:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bridge")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(rsa_key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .sign(rsa_key, hashes.SHA256())
+    )
+    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    app = make_app(clock, jwt_public_key=pem)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sf.test") as c:
+        r = await c.post(
+            "/services/oauth2/token",
+            data={"grant_type": JWT_GRANT, "assertion": _assertion(rsa_key, int(clock.now) + 60)},
+        )
+    assert r.status_code == 200 and r.json()["access_token"]
+
+
+def test_bad_certificate_fails_at_start() -> None:
+    with pytest.raises(ConfigError):
+        make_app(FakeClock(), jwt_public_key="-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")
 
 
 async def test_jwt_signed_by_another_key_is_refused(client: httpx.AsyncClient, clock: FakeClock) -> None:

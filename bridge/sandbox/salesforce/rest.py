@@ -189,7 +189,10 @@ async def sobject_by_external_id(request: Request, call: Call) -> Response:
             raise not_found()
         rec.values[ext.name] = value
         rid = _save(call, info, rec, None)
-        return json_response({"id": rid, "success": True, "errors": [], "created": True}, status=201)
+        created: dict[str, Any] = {"id": rid, "success": True, "errors": []}
+        if float(call.version) >= UPSERT_200_SINCE:
+            created["created"] = True
+        return json_response(created, status=201)
     rec.values.pop(ext.name, None)
     rid = _save(call, info, rec, table.rows[matches[0]])
     if float(call.version) >= UPSERT_200_SINCE:
