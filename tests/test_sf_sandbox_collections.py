@@ -148,6 +148,12 @@ async def test_create_update_retrieve_and_delete_collections(
     assert [a["Name"] for a in app.state.org.snapshot()["Account"]] == ["A2"]
 
 
+async def test_upsert_record_without_attributes_type_fails_that_record(client: httpx.AsyncClient) -> None:
+    r = await client.patch(UPSERT, json={"records": [{"Ext_Id__c": "n", "Plan__c": "p"}, rec("m")]})
+    first, second = r.json()
+    assert first["errors"][0]["statusCode"] == "INVALID_TYPE" and second["success"] is True
+
+
 async def test_create_collection_without_type_fails_that_record(client: httpx.AsyncClient) -> None:
     r = await client.post(
         f"{V}/composite/sobjects",

@@ -1,4 +1,20 @@
-"""The local Salesforce as a Starlette app: `create_app()` (used by `bridge sandbox salesforce`)."""
+"""The local Salesforce as a Starlette app: `create_app()` (used by `bridge sandbox salesforce`).
+
+Served over plain HTTP (clients that force https, like simple-salesforce, get a requests
+adapter that rewrites the scheme; see tests/fixtures/sf_sandbox_server.py).
+
+    POST /services/oauth2/token                           password | client_credentials | JWT bearer
+    GET  /services/data/                                  versions (31.0 … 62.0), no session needed
+    /services/data/vXX.X/
+        limits, sobjects, sobjects/{Obj}, sobjects/{Obj}/describe, sobjects/{Obj}/{id},
+        sobjects/{Obj}/{ExtField}/{value} (PATCH = upsert), query?q=, queryAll?q=, query/{locator},
+        composite/sobjects (POST create, PATCH update, DELETE ?ids=), composite/sobjects/{Obj}?ids=,
+        composite/sobjects/{Obj}/{ExtField} (PATCH upsert),
+        jobs/ingest[/{id}[/batches|/successfulResults|/failedResults|/unprocessedrecords]],
+        jobs/query[/{id}[/results?locator=&maxRecords=]]
+    POST /cometd/XX.X                                     Bayeux long polling (CDC channels /data/…)
+    /_sandbox/…                                           control API, see `control.py`
+"""
 
 from __future__ import annotations
 

@@ -58,7 +58,8 @@ def _records(body: Any) -> tuple[list[dict[str, Any]], bool]:
 def _parse(call: Call, raw: dict[str, Any], fixed: ObjectInfo | None) -> Item:
     attrs = raw.get("attributes")
     type_name = attrs.get("type") if isinstance(attrs, dict) else None
-    if fixed is None and not type_name:
+    if not type_name:
+        # The docs require `attributes.type` on every record, upserts included.
         return Item(None, None, error=RecordError("INVALID_TYPE", "Must send a concrete entity type.", []))
     info = fixed or call.org.catalog.get(str(type_name))
     if info is None or (fixed is not None and type_name and str(type_name).lower() != fixed.name.lower()):
