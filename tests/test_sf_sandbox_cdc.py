@@ -212,3 +212,23 @@ async def test_event_datetimes_use_z_suffix(client: httpx.AsyncClient) -> None:
     await client.post(f"{V}/sobjects/Account", json={"Name": "Acme"})
     [event] = (await client.get("/_sandbox/events")).json()
     assert event["data"]["payload"]["CreatedDate"].endswith(".000Z")
+
+
+async def test_gap_events_carry_only_the_header(client: httpx.AsyncClient) -> None:
+    await client.post("/_sandbox/cdc/gaps", json={"count": 1})
+    first = (await client.post(f"{V}/sobjects/Account", json={"Name": "A"})).json()["id"]
+    await client.post(f"{V}/sobjects/Account", json={"Name": "B"})
+    gap, normal = [e["data"]["payload"] for e in (await client.get("/_sandbox/events")).json()]
+    assert gap["ChangeEventHeader"]["changeType"] == "GAP_CREATE"
+    assert gap["ChangeEventHeader"]["recordIds"] == [first] and "Name" not in gap
+    assert normal["ChangeEventHeader"]["changeType"] == "CREATE" and normal["Name"] == "B"
+
+
+async def test_delivered_events_are_counted(client: httpx.AsyncClient) -> None:
+    cid = await handshake(client)
+    await subscribe(client, cid, "/data/ChangeEvents", -1)
+    await subscribe(client, cid, "/data/AccountChangeEvent", -1)
+    await connect(client, cid)
+    await client.post(f"{V}/sobjects/Account", json={"Name": "A"})
+    await events_of(client, cid)
+    assert (await client.get("/_sandbox/counts")).json()["cdc_events_delivered"] == 2

@@ -54,6 +54,8 @@ class EventLog:
         self.events: deque[StoredEvent] = deque()
         self.last_replay_id = 0
         self.commit_number = 10_000_000_000
+        self.gaps_left = 0
+        self.delivered = 0
         self._wakeup = asyncio.Event()
 
     def publish(self, changes: list[Change], *, commit_user: str, change_origin: str) -> None:
@@ -81,12 +83,15 @@ class EventLog:
                 "diffFields": [],
             }
             self.last_replay_id += 1
+            body = {k: _event_value(v) for k, v in change.values.items()}
+            if self.gaps_left > 0:
+                # A gap event: Salesforce could not build the body; subscribers must re-read the record.
+                self.gaps_left -= 1
+                header.update(changeType=f"GAP_{change.change_type}", changedFields=[], nulledFields=[])
+                body = {}
             data = {
                 "schema": _schema_id(event_name),
-                "payload": {
-                    "ChangeEventHeader": header,
-                    **{k: _event_value(v) for k, v in change.values.items()},
-                },
+                "payload": {"ChangeEventHeader": header, **body},
                 "event": {"replayId": self.last_replay_id},
             }
             self.events.append(StoredEvent(self.last_replay_id, f"/data/{event_name}", now, data))

@@ -168,6 +168,8 @@ class CometD:
             found = self.org.events.after(cursor, channel)
             for e in found:
                 out.append({"channel": channel, "data": e.data})
+            # Every delivered event counts against the daily delivery allocation.
+            self.org.events.delivered += len(found)
             if found:
                 client.cursors[channel] = found[-1].replay_id
         return out

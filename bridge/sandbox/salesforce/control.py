@@ -15,6 +15,7 @@
     PATCH  /_sandbox/config                      change config at runtime (jwt_public_key, duplicate_rules…)
     GET    /_sandbox/events?after=N              stored change events (debugging, assertions)
     POST   /_sandbox/cometd/drop-clients         forget every CometD client (→ 403::Unknown client)
+    POST   /_sandbox/cdc/gaps                    {"count": N}: next N change events are GAP_* (header only)
     GET    /_sandbox/outbound                    outbound-message rules and notifications (attempts, acked)
     POST   /_sandbox/outbound/rules              add an `OutboundRule` {"url", "object", "field", "equals"}
 
@@ -149,6 +150,7 @@ async def counts(request: Request) -> Response:
             "api_usage": org.usage.used(),
             "allowance": org.usage.allowance,
             "faults_injected": dict(org.faults.injected),
+            "cdc_events_delivered": org.events.delivered,
         }
     )
 
@@ -224,6 +226,15 @@ async def events(request: Request) -> Response:
     )
 
 
+async def gaps(request: Request) -> Response:
+    body = await _json(request)
+    count = body.get("count")
+    if not isinstance(count, int) or count < 0:
+        return _error(400, "bad_request", "give 'count' as a non-negative integer")
+    _org(request).events.gaps_left = count
+    return JSONResponse({"gaps_left": count})
+
+
 async def drop_clients(request: Request) -> Response:
     cometd = request.app.state.cometd
     n = cometd.drop_all()
@@ -257,6 +268,7 @@ def routes() -> list[Route]:
         Route("/_sandbox/config", config, methods=["PATCH"]),
         Route("/_sandbox/events", events, methods=["GET"]),
         Route("/_sandbox/cometd/drop-clients", drop_clients, methods=["POST"]),
+        Route("/_sandbox/cdc/gaps", gaps, methods=["POST"]),
         Route("/_sandbox/outbound", outbound, methods=["GET"]),
         Route("/_sandbox/outbound/rules", outbound, methods=["POST"]),
     ]
