@@ -143,5 +143,7 @@ class EventLog:
 
     def reset(self) -> None:
         self.events.clear()
+        self.delivered = 0
+        self.gaps_left = 0
         self._wakeup.set()
         self._wakeup = asyncio.Event()
