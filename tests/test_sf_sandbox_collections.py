@@ -154,6 +154,16 @@ async def test_upsert_record_without_attributes_type_fails_that_record(client: h
     assert first["errors"][0]["statusCode"] == "INVALID_TYPE" and second["success"] is True
 
 
+async def test_retrieve_by_post_body_keeps_order_and_nulls_missing(client: httpx.AsyncClient) -> None:
+    created = await client.patch(UPSERT, json={"records": [rec("a"), rec("b")]})
+    a, b = (x["id"] for x in created.json())
+    r = await client.post(
+        f"{V}/composite/sobjects/TestCustomer__c",
+        json={"ids": [b, "a0T000000000000AAA", a], "fields": ["Ext_Id__c"]},
+    )
+    assert [x and x["Ext_Id__c"] for x in r.json()] == ["b", None, "a"]
+
+
 async def test_create_collection_without_type_fails_that_record(client: httpx.AsyncClient) -> None:
     r = await client.post(
         f"{V}/composite/sobjects",

@@ -76,12 +76,15 @@ async def test_usage_can_be_set_to_reach_the_allowance(client: httpx.AsyncClient
     assert r.status_code == 403 and r.headers["Sforce-Limit-Info"] == "api-usage=100000/100000"
 
 
-async def test_reset_forgets_records_and_snapshot_shows_them_before(client: httpx.AsyncClient) -> None:
+async def test_reset_forgets_records_and_snapshot_shows_them_before(
+    client: httpx.AsyncClient, app: Starlette
+) -> None:
     await client.patch(UPSERT, json=BODY)
     before = (await client.get("/_sandbox/records/TestCustomer__c")).json()
     await client.post("/_sandbox/reset")
     after = (await client.get("/_sandbox/records")).json()
     assert [r["Ext_Id__c"] for r in before] == ["a"]
+    assert [u["Id"] for u in after["User"]] == [app.state.org.integration_user_id]
     assert "TestCustomer__c" not in after and list(after) == ["User"]
 
 

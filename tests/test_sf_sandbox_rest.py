@@ -82,6 +82,14 @@ async def test_upsert_update_before_v46_is_204_without_body(client: httpx.AsyncC
     assert again.status_code == 204 and again.content == b""
 
 
+async def test_upsert_by_id_updates_and_unknown_id_is_404(client: httpx.AsyncClient) -> None:
+    rid = (await client.post(f"{V}/sobjects/Account", json={"Name": "A"})).json()["id"]
+    ok = await client.patch(f"{V}/sobjects/Account/Id/{rid}", json={"Name": "B"})
+    missing = await client.patch(f"{V}/sobjects/Account/Id/001000000000000AAA", json={"Name": "C"})
+    assert ok.status_code == 200 and ok.json()["created"] is False
+    assert missing.status_code == 404
+
+
 async def test_upsert_matching_several_records_is_300_with_urls(client: httpx.AsyncClient) -> None:
     a = (await client.post(f"{V}/sobjects/Account", json={"Name": "A", "Legacy_Code__c": "L1"})).json()["id"]
     b = (await client.post(f"{V}/sobjects/Account", json={"Name": "B", "Legacy_Code__c": "l1"})).json()["id"]

@@ -81,6 +81,15 @@ async def test_paging_follows_next_records_url_in_batches(client: httpx.AsyncCli
     assert len(set(ids)) == 4
 
 
+async def test_batch_size_header_shrinks_pages(client: httpx.AsyncClient) -> None:
+    r = await client.get(
+        f"{V}/query",
+        params={"q": "SELECT Id FROM TestCustomer__c"},
+        headers={"Sforce-Query-Options": "batchSize=1"},
+    )
+    assert len(r.json()["records"]) == 1 and r.json()["nextRecordsUrl"].endswith("-1")
+
+
 async def test_query_all_includes_deleted_records(client: httpx.AsyncClient) -> None:
     acct = client.headers["X-Acct"]
     await client.delete(f"{V}/sobjects/Account/{acct}")

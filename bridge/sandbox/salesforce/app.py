@@ -72,7 +72,10 @@ def _api_routes() -> list[BaseRoute]:
             ["POST", "PATCH", "DELETE"],
         ),
         *both(
-            f"{_DATA}/composite/sobjects/{{sobject}}", "collections.retrieve", collections.retrieve, ["GET"]
+            f"{_DATA}/composite/sobjects/{{sobject}}",
+            "collections.retrieve",
+            collections.retrieve,
+            ["GET", "POST"],
         ),
         *both(
             f"{_DATA}/composite/sobjects/{{sobject}}/{{field}}",

@@ -238,9 +238,24 @@ def _delete(call: Call, request: Request) -> Response:
 
 
 async def retrieve(request: Request, call: Call) -> Response:
-    """`GET /composite/sobjects/{Obj}?ids=…&fields=…`: records in order, null where missing."""
+    """`GET /composite/sobjects/{Obj}?ids=…&fields=…` (or POST `{"ids", "fields"}`, up to 2,000):
+    records in order, null where missing."""
     info = object_info(call, request.path_params["sobject"])
-    wanted = [f.strip() for f in request.query_params.get("fields", "Id").split(",") if f.strip()]
+    if request.method == "POST":
+        body = await json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("ids"), list):
+            raise SfApiError(
+                400, "JSON_PARSER_ERROR", "The request body must be an object with ids and fields"
+            )
+        raw_ids = [str(i) for i in body["ids"]]
+        wanted = [str(f) for f in body.get("fields") or ["Id"]]
+    else:
+        raw_ids = request.query_params.get("ids", "").split(",")
+        wanted = [f.strip() for f in request.query_params.get("fields", "Id").split(",") if f.strip()]
+    if len(raw_ids) > 2000:
+        raise SfApiError(
+            400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 2000 records"
+        )
     fields = []
     for name in wanted:
         f = info.field(name)
@@ -249,7 +264,7 @@ async def retrieve(request: Request, call: Call) -> Response:
         fields.append(f.name)
     table = call.org.store.table(info.name)
     out: list[Any] = []
-    for raw in request.query_params.get("ids", "").split(","):
+    for raw in raw_ids:
         rid = ids.normalize(raw.strip()) if raw.strip() else None
         row = table.live(rid) if rid else None
         out.append(record_json(info, row, call.base, fields) if row is not None else None)

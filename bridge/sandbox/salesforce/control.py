@@ -1,6 +1,6 @@
 """The control API (`/_sandbox/…`): what a test or the demo does to the org from outside.
 
-    POST   /_sandbox/reset                       forget records, events, counts and faults
+    POST   /_sandbox/reset                       forget records, events, jobs, counts, faults (users kept)
     GET    /_sandbox/records[/{Obj}]             snapshot of every live record (by SObject)
     POST   /_sandbox/records/{Obj}               create as a human user  {"user": "Ann Lee", "fields": {…}}
     PATCH  /_sandbox/records/{Obj}/{id}          edit as a human user    {"user": "Ann Lee", "fields": {…}}

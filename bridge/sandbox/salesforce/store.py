@@ -115,6 +115,8 @@ class Store:
         row = table.rows.get(record_id)
         return (table, row) if row is not None else None
 
-    def reset(self) -> None:
+    def reset(self, keep: tuple[str, ...] = ()) -> None:
+        """Empty every table except those named in `keep`."""
         for t in list(self.tables.values()):
-            self.tables[t.info.name] = Table(t.info)
+            if t.info.name not in keep:
+                self.tables[t.info.name] = Table(t.info)
