@@ -103,9 +103,12 @@ async def test_human_edit_shows_a_different_commit_user(client: httpx.AsyncClien
         f"/_sandbox/records/Account/{rid}", json={"user": "Ann Lee", "fields": {"Phone": None}}
     )
     assert r.status_code == 200
-    last = (await client.get("/_sandbox/events")).json()[-1]["data"]["payload"]["ChangeEventHeader"]
+    payload = (await client.get("/_sandbox/events")).json()[-1]["data"]["payload"]
+    last = payload["ChangeEventHeader"]
     assert last["commitUser"] == r.json()["commitUser"] != app.state.org.integration_user_id
     assert last["nulledFields"] == ["Phone"] and last["changeOrigin"] == ""
+    assert last["changedFields"] == ["Phone", "LastModifiedDate", "LastModifiedById"]
+    assert payload["Phone"] is None and payload["LastModifiedById"] == r.json()["commitUser"]
 
 
 async def test_collection_changes_share_a_transaction_key(client: httpx.AsyncClient) -> None:
@@ -116,6 +119,39 @@ async def test_collection_changes_share_a_transaction_key(client: httpx.AsyncCli
     ]
     assert len({h["transactionKey"] for h in headers}) == 1
     assert [h["sequenceNumber"] for h in headers] == [1, 2]
+
+
+async def test_identical_updates_in_one_transaction_merge_into_one_event(client: httpx.AsyncClient) -> None:
+    recs = [{"attributes": {"type": "Account"}, "Name": n} for n in ("A", "B", "C")]
+    ids = [x["id"] for x in (await client.post(f"{V}/composite/sobjects", json={"records": recs})).json()]
+    same = [{"attributes": {"type": "Account"}, "id": i, "Industry": "Retail"} for i in ids[:2]]
+    other = [{"attributes": {"type": "Account"}, "id": ids[2], "Industry": "Energy"}]
+    await client.patch(f"{V}/composite/sobjects", json={"records": same + other})
+    updates = [
+        e["data"]["payload"]["ChangeEventHeader"]
+        for e in (await client.get("/_sandbox/events")).json()
+        if e["data"]["payload"]["ChangeEventHeader"]["changeType"] == "UPDATE"
+    ]
+    assert [u["recordIds"] for u in updates] == [ids[:2], ids[2:]]
+    assert [u["sequenceNumber"] for u in updates] == [1, 2]
+
+
+async def test_bulk_changes_carry_bulkapi_origin(client: httpx.AsyncClient) -> None:
+    headers = {"Sforce-Call-Options": "client=backfill"}
+    job = (
+        await client.post(
+            f"{V}/jobs/ingest", json={"object": "Account", "operation": "insert"}, headers=headers
+        )
+    ).json()["id"]
+    await client.put(
+        f"{V}/jobs/ingest/{job}/batches", content="Name\nA\n", headers={"Content-Type": "text/csv", **headers}
+    )
+    await client.patch(f"{V}/jobs/ingest/{job}", json={"state": "UploadComplete"}, headers=headers)
+    [event] = (await client.get("/_sandbox/events")).json()
+    assert (
+        event["data"]["payload"]["ChangeEventHeader"]["changeOrigin"]
+        == "com/salesforce/api/bulkapi/59.0;client=backfill"
+    )
 
 
 async def test_subscriber_receives_new_events_on_object_and_all_channels(client: httpx.AsyncClient) -> None:

@@ -39,7 +39,7 @@ class Call:
     @property
     def origin(self) -> str:
         """What CDC shows as `changeOrigin` for this call."""
-        api = "bulk" if self.kind.startswith("bulk") else "rest"
+        api = "bulkapi" if self.kind.startswith("bulk") else "rest"
         base = f"com/salesforce/api/{api}/{self.version}"
         return f"{base};client={self.client}" if self.client else base
 

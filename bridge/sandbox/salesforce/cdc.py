@@ -12,6 +12,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from bridge.sandbox.salesforce.catalog import Catalog
 from bridge.sandbox.salesforce.clock import Clock
 from bridge.sandbox.salesforce.store import Change
@@ -40,6 +42,35 @@ def _event_value(value: Any) -> Any:
     return value
 
 
+@dataclass
+class _Merged:
+    entity: str
+    record_ids: list[str]
+    change_type: str
+    changed: list[str]
+    nulled: list[str]
+    values: dict[str, Any]
+
+
+def _merged(changes: list[Change]) -> list[_Merged]:
+    """Salesforce merges identical updates and deletes of one object in a transaction into one
+    event whose `recordIds` lists every record; creates stay one event per record."""
+    out: list[_Merged] = []
+    seen: dict[bytes, _Merged] = {}
+    for c in changes:
+        item = _Merged(c.entity, [c.record_id], c.change_type, c.changed, c.nulled, c.values)
+        if c.change_type not in ("UPDATE", "DELETE"):
+            out.append(item)
+            continue
+        key = orjson.dumps([c.entity, c.change_type, c.changed, c.values], option=orjson.OPT_SORT_KEYS)
+        if key in seen:
+            seen[key].record_ids.append(c.record_id)
+        else:
+            seen[key] = item
+            out.append(item)
+    return out
+
+
 def _schema_id(event_name: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(event_name.encode()).digest()[:16]).decode().rstrip("=")
 
@@ -65,12 +96,12 @@ class EventLog:
         self.commit_number += 1
         now = self.clock()
         key = str(uuid.uuid4())
-        for seq, change in enumerate(changes, start=1):
+        for seq, change in enumerate(_merged(changes), start=1):
             info = self.catalog.get(change.entity)
             event_name = info.change_event if info is not None else change.entity + "ChangeEvent"
             header = {
                 "entityName": change.entity,
-                "recordIds": [change.record_id],
+                "recordIds": list(change.record_ids),
                 "changeType": change.change_type,
                 "changeOrigin": change_origin,
                 "transactionKey": key,

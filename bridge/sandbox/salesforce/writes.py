@@ -177,10 +177,15 @@ class Writer:
         changed = [k for k, v in row.items() if k not in _SYSTEM and existing.get(k) != v]
         row.update(LastModifiedDate=self.now, LastModifiedById=self.user_id, SystemModstamp=self.now)
         if changed:
+            # CometD change events carry the changed fields (nulled ones as null), LastModifiedDate,
+            # and LastModifiedById only when another user saved the record last.
             nulled = [k for k in changed if row[k] is None]
-            shown = {k: row[k] for k in changed if row[k] is not None}
-            shown["LastModifiedDate"] = self.now
-            change = Change(info.name, record_id, "UPDATE", [*changed, "LastModifiedDate"], nulled, shown)
+            shown = {k: row[k] for k in changed}
+            system = ["LastModifiedDate"]
+            if existing.get("LastModifiedById") != self.user_id:
+                system.append("LastModifiedById")
+            shown.update({k: row[k] for k in system})
+            change = Change(info.name, record_id, "UPDATE", [*changed, *system], nulled, shown)
             txn.write(table, record_id, row, change)
         else:
             table.put(record_id, row)
