@@ -160,6 +160,18 @@ def test_bulk2_insert_and_unprocessed_records(sf: Salesforce) -> None:
     assert sf.query("SELECT COUNT() FROM Account")["totalSize"] == 3
 
 
+def test_bulk2_update_and_delete_by_id(sf: Salesforce) -> None:
+    ids = [r["Id"] for r in sf.query_all("SELECT Id FROM Account")["records"]]
+    for n in range(2):
+        ids.append(sf.Account.create({"Name": f"U{n}"})["id"])
+    [updated] = sf.bulk2.Account.update(records=[{"Id": i, "Name": "Renamed"} for i in ids], wait=0.05)
+    names = {r["Name"] for r in sf.query_all("SELECT Name FROM Account")["records"]}
+    [deleted] = sf.bulk2.Account.delete(records=[{"Id": ids[0]}], wait=0.05)
+    assert updated["numberRecordsFailed"] == 0 and names == {"Renamed"}
+    assert deleted["numberRecordsProcessed"] == 1
+    assert sf.query("SELECT COUNT() FROM Account")["totalSize"] == len(ids) - 1
+
+
 def test_dropped_connection_fault_breaks_the_answer(base_url: str, sf: Salesforce) -> None:
     httpx.post(f"{base_url}/_sandbox/faults", json={"kind": "drop", "count": 1, "after": True})
     headers = {"Authorization": f"Bearer {_token(base_url)}"}
