@@ -19,8 +19,9 @@ from bridge.sandbox.salesforce import ids, soql
 from bridge.sandbox.salesforce.api import Call, json_body, json_response
 from bridge.sandbox.salesforce.catalog import ObjectInfo
 from bridge.sandbox.salesforce.errors import RecordError, SfApiError
+from bridge.sandbox.salesforce.store import Txn
 from bridge.sandbox.salesforce.values import to_csv
-from bridge.sandbox.salesforce.writes import parse_csv_record
+from bridge.sandbox.salesforce.writes import Writer, parse_csv_record
 
 CHUNK = 200
 INGEST_OPERATIONS = ("insert", "upsert", "update", "delete", "hardDelete")
@@ -216,7 +217,7 @@ def _process(call: Call, job: Job) -> None:
 
 
 def _apply(
-    call: Call, job: Job, info: ObjectInfo, row: dict[str, str], writer: Any, txn: Any
+    call: Call, job: Job, info: ObjectInfo, row: dict[str, str], writer: Writer, txn: Txn
 ) -> tuple[str, bool]:
     table = call.org.store.table(info.name)
     id_value = next((v for k, v in row.items() if k.lower() == "id"), "")

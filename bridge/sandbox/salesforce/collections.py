@@ -7,6 +7,7 @@ At most 200 records (else EXCEEDED_ID_LIMIT); one result per record, in order, w
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from bridge.sandbox.salesforce.catalog import ObjectInfo
 from bridge.sandbox.salesforce.errors import RecordError, SfApiError
 from bridge.sandbox.salesforce.records import record_json
 from bridge.sandbox.salesforce.rest import object_info
-from bridge.sandbox.salesforce.store import index_key
+from bridge.sandbox.salesforce.store import Row, Txn, index_key
 from bridge.sandbox.salesforce.writes import ParsedRecord, Writer, parse_json_record
 
 MAX_RECORDS = 200
@@ -84,7 +85,7 @@ def _result(item: Item, created: bool | None) -> dict[str, Any]:
 
 
 def _finish(
-    call: Call, txn_items: list[Item], created: list[bool | None], all_or_none: bool, txn: Any
+    call: Call, txn_items: list[Item], created: list[bool | None], all_or_none: bool, txn: Txn
 ) -> Response:
     org = call.org
     failed = any(i.error is not None for i in txn_items)
@@ -97,7 +98,11 @@ def _finish(
     return json_response([_result(i, c) for i, c in zip(txn_items, created, strict=True)])
 
 
-def _save_each(call: Call, items: list[Item], all_or_none: bool, existing_of: Any) -> Response:
+ExistingOf = Callable[[Item], tuple[Row | None, bool | None]]
+"""For one record: the row it updates (None: create it) and the `created` flag to report."""
+
+
+def _save_each(call: Call, items: list[Item], all_or_none: bool, existing_of: ExistingOf) -> Response:
     org = call.org
     txn = org.store.begin()
     writer: Writer = org.writer(call.user_id, allow_save=call.allow_save)
@@ -134,7 +139,7 @@ async def collection(request: Request, call: Call) -> Response:
                 )
         return _save_each(call, items, all_or_none, lambda item: (None, None))
 
-    def existing(item: Item) -> tuple[Any, None]:
+    def existing(item: Item) -> tuple[Row | None, bool | None]:
         assert item.info is not None
         if item.record_id is None:
             raise RecordError("MISSING_ARGUMENT", "Id not specified in an update call", [])
@@ -180,7 +185,7 @@ async def upsert(request: Request, call: Call) -> Response:
             )
     table = call.org.store.table(info.name)
 
-    def existing(item: Item) -> tuple[Any, bool]:
+    def existing(item: Item) -> tuple[Row | None, bool | None]:
         assert item.rec is not None
         if ext.name == "Id":
             rid = ids.normalize(item.record_id or "")
