@@ -268,3 +268,15 @@ async def test_delivered_events_are_counted(client: httpx.AsyncClient) -> None:
     await client.post(f"{V}/sobjects/Account", json={"Name": "A"})
     await events_of(client, cid)
     assert (await client.get("/_sandbox/counts")).json()["cdc_events_delivered"] == 2
+
+
+async def test_event_capacity_drops_oldest_like_retention() -> None:
+    app = make_app(FakeClock(), event_capacity=2)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sf.test") as c:
+        await login(c)
+        for n in range(3):
+            await c.post(f"{V}/sobjects/Account", json={"Name": f"A{n}"})
+        kept = [e["data"]["payload"]["Name"] for e in (await c.get("/_sandbox/events")).json()]
+        cid = await handshake(c)
+        refused = await subscribe(c, cid, "/data/ChangeEvents", 0)
+    assert kept == ["A1", "A2"] and refused["successful"] is False

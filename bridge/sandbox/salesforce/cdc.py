@@ -78,10 +78,14 @@ def _schema_id(event_name: str) -> str:
 class EventLog:
     """Events in replay order; retention purges by the injectable clock."""
 
-    def __init__(self, catalog: Catalog, clock: Clock, retention: float = RETENTION_SECONDS) -> None:
+    def __init__(
+        self, catalog: Catalog, clock: Clock, retention: float = RETENTION_SECONDS, capacity: int = 500_000
+    ) -> None:
         self.catalog = catalog
         self.clock = clock
         self.retention = retention
+        # Bounded memory for long benchmarks: past `capacity`, the oldest events go as if expired.
+        self.capacity = capacity
         self.events: deque[StoredEvent] = deque()
         self.last_replay_id = 0
         self.commit_number = 10_000_000_000
@@ -126,6 +130,8 @@ class EventLog:
                 "event": {"replayId": self.last_replay_id},
             }
             self.events.append(StoredEvent(self.last_replay_id, f"/data/{event_name}", now, data))
+            if len(self.events) > self.capacity:
+                self.events.popleft()
         self._wakeup.set()
         self._wakeup = asyncio.Event()
 

@@ -51,6 +51,7 @@ class SandboxConfig:
     long_poll_timeout: float = 110.0
     cometd_client_ttl: float = 40.0
     event_retention: float = RETENTION_SECONDS
+    event_capacity: int = 500_000
     instance_url: str | None = None
     fault_seed: int | None = None
     outbound_rules: list[Any] = field(default_factory=list)
@@ -89,7 +90,9 @@ class Org:
         self.catalog = Catalog(self.schema)
         self.store = Store(self.catalog)
         self.usage = ApiUsage(self.clock, self.config.api_allowance)
-        self.events = EventLog(self.catalog, self.clock, self.config.event_retention)
+        self.events = EventLog(
+            self.catalog, self.clock, self.config.event_retention, self.config.event_capacity
+        )
         self.faults = FaultPlan(self.config.fault_seed)
         self._seed_users()
 
