@@ -280,3 +280,25 @@ async def test_event_capacity_drops_oldest_like_retention() -> None:
         cid = await handshake(c)
         refused = await subscribe(c, cid, "/data/ChangeEvents", 0)
     assert kept == ["A1", "A2"] and refused["successful"] is False
+
+
+async def test_custom_channel_delivers_only_filtered_members(client: httpx.AsyncClient) -> None:
+    made = await client.post(
+        "/_sandbox/cdc/channels",
+        json={
+            "name": "Bridge__chn",
+            "members": [{"entity": "AccountChangeEvent", "filter": "Industry = 'Retail'"}],
+        },
+    )
+    bad = await client.post(
+        "/_sandbox/cdc/channels", json={"name": "Bad__chn", "members": [{"entity": "Nope"}]}
+    )
+    cid = await handshake(client)
+    assert (await subscribe(client, cid, "/data/Bridge__chn", -1))["successful"] is True
+    await connect(client, cid)
+    await client.post(f"{V}/sobjects/Account", json={"Name": "Shop", "Industry": "Retail"})
+    await client.post(f"{V}/sobjects/Account", json={"Name": "Bank", "Industry": "Banking"})
+    await client.patch(f"{V}/sobjects/TestCustomer__c/Ext_Id__c/x", json={"Plan__c": "p"})
+    got = await events_of(client, cid)
+    assert made.status_code == 201 and bad.status_code == 400
+    assert [(m["channel"], m["data"]["payload"]["Name"]) for m in got] == [("/data/Bridge__chn", "Shop")]

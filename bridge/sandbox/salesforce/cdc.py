@@ -14,9 +14,10 @@ from typing import Any
 
 import orjson
 
+from bridge.sandbox.salesforce import soql
 from bridge.sandbox.salesforce.catalog import Catalog
 from bridge.sandbox.salesforce.clock import Clock
-from bridge.sandbox.salesforce.store import Change
+from bridge.sandbox.salesforce.store import Change, Store
 
 RETENTION_SECONDS = 72 * 3600
 ALL_CHANGES = "/data/ChangeEvents"
@@ -30,6 +31,15 @@ class StoredEvent:
     channel: str
     created_at: float
     data: dict[str, Any]
+    custom_channels: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class ChannelMember:
+    """A member of a custom channel (`/data/Name__chn`): an entity and an optional filter."""
+
+    entity: str
+    where: soql.Cond | None
 
 
 _SF_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0000$")
@@ -91,6 +101,8 @@ class EventLog:
         self.commit_number = 10_000_000_000
         self.gaps_left = 0
         self.delivered = 0
+        self.store: Store | None = None
+        self.custom: dict[str, list[ChannelMember]] = {}
         self._wakeup = asyncio.Event()
 
     def publish(self, changes: list[Change], *, commit_user: str, change_origin: str) -> None:
@@ -129,11 +141,47 @@ class EventLog:
                 "payload": {"ChangeEventHeader": header, **body},
                 "event": {"replayId": self.last_replay_id},
             }
-            self.events.append(StoredEvent(self.last_replay_id, f"/data/{event_name}", now, data))
+            custom = self._custom_channels(change.entity, change.record_ids)
+            self.events.append(StoredEvent(self.last_replay_id, f"/data/{event_name}", now, data, custom))
             if len(self.events) > self.capacity:
                 self.events.popleft()
         self._wakeup.set()
         self._wakeup = asyncio.Event()
+
+    def add_channel(self, name: str, members: list[tuple[str, str | None]]) -> None:
+        """Define custom channel `/data/{name}`; each member is (object, filter expression or None).
+        Filters use SOQL WHERE syntax and are evaluated on the record as committed."""
+        if not name.endswith("__chn"):
+            raise ValueError("a custom channel name ends with __chn")
+        parsed = []
+        for entity, expression in members:
+            info = self.catalog.get(entity) or self.catalog.by_change_event(entity)
+            if info is None:
+                raise ValueError(f"no SObject or change event {entity}")
+            where = None
+            if expression:
+                where = soql.parse(f"SELECT Id FROM {info.name} WHERE {expression}", self.catalog).where
+            parsed.append(ChannelMember(info.name, where))
+        self.custom[name] = parsed
+
+    def _custom_channels(self, entity: str, record_ids: list[str]) -> frozenset[str]:
+        out = set()
+        for name, members in self.custom.items():
+            for m in members:
+                if m.entity != entity:
+                    continue
+                if (
+                    m.where is None
+                    or self.store is None
+                    or any(self._passes(m.where, rid) for rid in record_ids)
+                ):
+                    out.add(f"/data/{name}")
+        return frozenset(out)
+
+    def _passes(self, where: soql.Cond, record_id: str) -> bool:
+        assert self.store is not None
+        found = self.store.locate(record_id)
+        return found is not None and soql.matches(where, found[1], self.store)
 
     def purge(self) -> None:
         horizon = self.clock() - self.retention
@@ -162,7 +210,8 @@ class EventLog:
         return [
             e
             for e in self.events
-            if e.replay_id > cursor and (channel == ALL_CHANGES or e.channel == channel)
+            if e.replay_id > cursor
+            and (channel == ALL_CHANGES or e.channel == channel or channel in e.custom_channels)
         ]
 
     def channel_exists(self, channel: str) -> bool:
@@ -170,7 +219,8 @@ class EventLog:
             return True
         if not channel.startswith("/data/"):
             return False
-        return self.catalog.by_change_event(channel[len("/data/") :]) is not None
+        name = channel[len("/data/") :]
+        return name in self.custom or self.catalog.by_change_event(name) is not None
 
     async def wait(self, seconds: float) -> None:
         """Return when a new event is published or after `seconds`."""

@@ -15,6 +15,7 @@
     PATCH  /_sandbox/config                      change config at runtime (jwt_public_key, duplicate_rules…)
     GET    /_sandbox/events?after=N              stored change events (debugging, assertions)
     POST   /_sandbox/cometd/drop-clients         forget every CometD client (→ 403::Unknown client)
+    POST   /_sandbox/cdc/channels                {"name": "X__chn", "members": [{"entity", "filter"}]}
     POST   /_sandbox/cdc/gaps                    {"count": N}: next N change events are GAP_* (header only)
     GET    /_sandbox/outbound                    outbound-message rules and notifications (attempts, acked)
     POST   /_sandbox/outbound/rules              add an `OutboundRule` {"url", "object", "field", "equals"}
@@ -36,7 +37,7 @@ from starlette.routing import Route
 
 from bridge.sandbox.salesforce import ids
 from bridge.sandbox.salesforce.duplicates import DuplicateRule
-from bridge.sandbox.salesforce.errors import RecordError
+from bridge.sandbox.salesforce.errors import RecordError, SfApiError
 from bridge.sandbox.salesforce.faults import Fault
 from bridge.sandbox.salesforce.org import Org
 from bridge.sandbox.salesforce.outbound import OutboundRule
@@ -226,6 +227,23 @@ async def events(request: Request) -> Response:
     )
 
 
+async def channels(request: Request) -> Response:
+    """Define a custom CDC channel: {"name": "Bridge__chn", "members": [{"entity", "filter"?}]}."""
+    body = await _json(request)
+    name = body.get("name")
+    members = body.get("members")
+    if not isinstance(name, str) or not isinstance(members, list) or not members:
+        return _error(400, "bad_request", "give 'name' and a non-empty 'members' list")
+    try:
+        pairs = [(str(m["entity"]), m.get("filter")) for m in members]
+        _org(request).events.add_channel(name, pairs)
+    except (KeyError, TypeError, ValueError) as exc:
+        return _error(400, "bad_channel", str(exc))
+    except SfApiError as exc:
+        return _error(400, exc.code, exc.message)
+    return JSONResponse({"channel": f"/data/{name}"}, status_code=201)
+
+
 async def gaps(request: Request) -> Response:
     body = await _json(request)
     count = body.get("count")
@@ -269,6 +287,7 @@ def routes() -> list[Route]:
         Route("/_sandbox/events", events, methods=["GET"]),
         Route("/_sandbox/cometd/drop-clients", drop_clients, methods=["POST"]),
         Route("/_sandbox/cdc/gaps", gaps, methods=["POST"]),
+        Route("/_sandbox/cdc/channels", channels, methods=["POST"]),
         Route("/_sandbox/outbound", outbound, methods=["GET"]),
         Route("/_sandbox/outbound/rules", outbound, methods=["POST"]),
     ]

@@ -93,6 +93,7 @@ class Org:
         self.events = EventLog(
             self.catalog, self.clock, self.config.event_retention, self.config.event_capacity
         )
+        self.events.store = self.store
         self.faults = FaultPlan(self.config.fault_seed)
         self._seed_users()
 

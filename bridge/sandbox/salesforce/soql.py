@@ -387,6 +387,11 @@ def _comparable(fdef: FieldDef, value: Any) -> Any:
     return value
 
 
+def matches(cond: Cond, row: Row, store: Store) -> bool:
+    """True when `row` passes the WHERE condition `cond`."""
+    return _matches(cond, row, store)
+
+
 def _matches(cond: Cond, row: Row, store: Store) -> bool:
     if cond.op == "and":
         return all(_matches(c, row, store) for c in cond.parts)
