@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     api_budget_stop_share: float = Field(
         0.95, gt=0, le=1, description="Share of the daily API allowance above which writes stop."
     )
+    api_budget_probe_seconds: float = Field(
+        60.0, gt=0, description="While writes are stopped, one call this often reads usage afresh."
+    )
 
     # Billing APIs
     orb_api_url: str = Field("https://api.withorb.com/v1", description="Orb API base URL (ends in /v1).")

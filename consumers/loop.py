@@ -1,7 +1,8 @@
 """The shared consume loop of `bridge sync` and `bridge writeback`.
 
-A handler gets one partition's batch and returns one `Result` per record, or raises
-`TransientError` for the whole batch. The loop owns everything else, in one place:
+A handler gets one fetch: the records of every partition that had data (so writes can be
+pooled across partitions into the fewest API calls), and returns one `Result` per record,
+or raises `TransientError` for the whole fetch. The loop owns everything else, in one place:
 
 - transient error: seek back to the batch start, pause the partition, back off with jitter,
   resume; nothing is committed or dead-lettered;
@@ -35,11 +36,14 @@ log = get_logger("consume-loop")
 Record = Any  # aiokafka.structs.ConsumerRecord (untyped upstream)
 
 
-class BatchHandler(Protocol):
-    """Handles one partition's records in offset order."""
+Batch = dict[TopicPartition, Sequence[Record]]
 
-    async def handle(self, tp: TopicPartition, records: Sequence[Record]) -> list[Result]:
-        """One result per record, same order; raise `TransientError` to retry the batch."""
+
+class BatchHandler(Protocol):
+    """Handles one fetch; each partition's records are in offset order."""
+
+    async def handle(self, batch: Batch) -> dict[TopicPartition, list[Result]]:
+        """One result per record, same order per partition; raise `TransientError` to retry."""
         ...
 
 
@@ -124,11 +128,15 @@ class ConsumeLoop:
         try:
             while not stop.is_set():
                 self._resume_due()
-                batch = await self.consumer.getmany(timeout_ms=200, max_records=self.max_records)
-                for tp, records in batch.items():
-                    if tp in self._resume_at or tp not in self.assigned:
-                        continue  # paused while the batch was fetched, or revoked meanwhile
-                    await self._process(tp, records)
+                fetched = await self.consumer.getmany(timeout_ms=200, max_records=self.max_records)
+                batch = {
+                    tp: records
+                    for tp, records in fetched.items()
+                    # paused while the batch was fetched, or revoked meanwhile
+                    if records and tp not in self._resume_at and tp in self.assigned
+                }
+                if batch:
+                    await self._process(batch)
                 await self._report_lag()
         finally:
             await self.consumer.stop()
@@ -148,53 +156,50 @@ class ConsumeLoop:
         if self._on_revoked is not None:
             await self._on_revoked(tps)
 
-    async def _process(self, tp: TopicPartition, records: Sequence[Record]) -> None:
+    async def _process(self, batch: Batch) -> None:
         assert self.consumer is not None
         try:
-            results = await self._handle(tp, records)
-        except TransientError as exc:
-            self._retry_later(tp, records[0].offset, exc)
+            results = await self._handle(batch)
+            for tp, records in batch.items():
+                for rec, res in zip(records, results[tp], strict=True):
+                    if res.outcome is Outcome.DEAD_LETTERED:
+                        await self._dead_letter(tp, rec, res)
+        except TransientError as exc:  # from the handler, or a DLQ write not acknowledged
+            for tp, records in batch.items():
+                self._retry_later(tp, records[0].offset, exc)
             return
-        dead = [
-            (rec, res)
-            for rec, res in zip(records, results, strict=True)
-            if res.outcome is Outcome.DEAD_LETTERED
-        ]
+        for tp in batch:
+            for res in results[tp]:
+                self.stats.add(res.outcome)
+                RECORDS.labels(self.name, tp.topic, res.outcome.value).inc()
+            self._backoffs.pop(tp, None)
         try:
-            for rec, res in dead:
-                await self._dead_letter(tp, rec, res)
-        except TransientError as exc:  # the DLQ write itself did not get acked
-            self._retry_later(tp, records[0].offset, exc)
-            return
-        for res in results:
-            self.stats.add(res.outcome)
-            RECORDS.labels(self.name, tp.topic, res.outcome.value).inc()
-        try:
-            await self.consumer.commit({tp: records[-1].offset + 1})
+            await self.consumer.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
             self.stats.commits += 1
         except (CommitFailedError, KafkaError) as exc:
             # The group moved on (rebalance): the new owner re-reads; idempotent handling
             # makes that harmless, so this is logged, not retried.
-            log.warning("commit_failed", partition=str(tp), error=repr(exc))
-        self._backoffs.pop(tp, None)
+            log.warning("commit_failed", error=repr(exc))
 
-    async def _handle(self, tp: TopicPartition, records: Sequence[Record]) -> list[Result]:
+    async def _handle(self, batch: Batch) -> dict[TopicPartition, list[Result]]:
         try:
-            results = await self.handler.handle(tp, records)
+            results = await self.handler.handle(batch)
         except TransientError:
             raise
         except Exception as exc:
-            if len(records) == 1:
-                return [Result.dead(exc)]
+            flat = [(tp, rec) for tp, recs in batch.items() for rec in recs]
+            if len(flat) == 1:
+                return {flat[0][0]: [Result.dead(exc)]}
             # An unclassified failure: find the record(s) at fault one by one, so one bad
             # event cannot stall the partition nor take its neighbours to the DLQ.
-            log.warning("batch_failed_isolating", partition=str(tp), error=repr(exc))
-            out: list[Result] = []
-            for rec in records:
-                out.extend(await self._handle(tp, [rec]))
+            log.warning("batch_failed_isolating", error=repr(exc))
+            out: dict[TopicPartition, list[Result]] = {tp: [] for tp in batch}
+            for tp, rec in flat:
+                out[tp].extend((await self._handle({tp: [rec]}))[tp])
             return out
-        if len(results) != len(records):
-            raise RuntimeError(f"handler returned {len(results)} results for {len(records)} records")
+        for tp, records in batch.items():
+            if len(results.get(tp, [])) != len(records):
+                raise RuntimeError(f"handler returned a wrong number of results for {tp}")
         return results
 
     def _retry_later(self, tp: TopicPartition, offset: int, exc: TransientError) -> None:

@@ -21,7 +21,7 @@ from bridge.events import Envelope
 from bridge.mapping import RecordWrite
 from bridge.salesforce.client import SalesforceClient
 from bridge.settings import Settings
-from consumers.loop import ConsumeLoop
+from consumers.loop import Batch, ConsumeLoop
 from consumers.outcomes import Outcome, Result
 from consumers.state import RecordState, StateStore
 
@@ -34,7 +34,8 @@ class _Pending:
     key: str
     hash: str
     creating: bool
-    events: list[int] = field(default_factory=list)  # indexes into the batch
+    events: list[tuple[TopicPartition, int]] = field(default_factory=list)
+    partitions: set[int] = field(default_factory=set)
 
 
 class RecentIds:
@@ -89,68 +90,94 @@ class SyncHandler:
         # may still be ours, and a stale copy is harmless (the owner re-reads on assignment).
         self.recent.forget({tp.partition for tp in tps})
 
-    async def handle(self, tp: TopicPartition, records: Sequence[Any]) -> list[Result]:
-        results: list[Result | None] = [None] * len(records)
+    async def handle(self, batch: Batch) -> dict[TopicPartition, list[Result]]:
+        """Map, guard and write one fetch; writes are pooled across its partitions."""
+        results: dict[TopicPartition, list[Result | None]] = {
+            tp: [None] * len(records) for tp, records in batch.items()
+        }
         pending: dict[str, _Pending] = {}
-        event_writes: dict[int, list[str]] = {}
-        stale_events: set[int] = set()
-        batch_ids: set[str] = set()
-        for i, rec in enumerate(records):
-            try:
-                env = Envelope.from_bytes(rec.value)
-            except BadInput as exc:
-                results[i] = Result.dead(exc)
-                continue
-            if env.event_id in batch_ids or self.recent.seen(tp.partition, env.event_id):
-                results[i] = Result(Outcome.DUPLICATE)
-                continue
-            batch_ids.add(env.event_id)
-            try:
-                writes = self.mapper(env)
-            except BridgeError as exc:
-                results[i] = Result.dead(exc)
-                continue
-            except Exception as exc:  # a mapping bug on odd input: park this event only
-                results[i] = Result.dead(PermanentError(f"mapping failed: {exc!r}"))
-                continue
-            if not writes:
-                results[i] = Result(Outcome.UNMAPPED, detail=env.event_type)
-                continue
-            keys = []
-            for w in writes:
-                key = w.key.state_key
-                known = self.state.get(tp.partition, key)
-                if known is not None and w.version < known.version:
-                    stale_events.add(i)
-                    continue
-                digest = w.digest()
-                if known is not None and digest == known.value_hash:
-                    continue
-                current = pending.get(key)
-                if current is None or w.version >= current.write.version:
-                    # Coalesce: the newest version of a record in this batch is the one sent.
-                    events = current.events if current else []
-                    pending[key] = _Pending(w, key, digest, known is None, events)
-                pending[key].events.append(i)
-                keys.append(key)
-            event_writes[i] = keys
+        event_writes: dict[tuple[TopicPartition, int], list[str]] = {}
+        stale_events: set[tuple[TopicPartition, int]] = set()
+        batch_ids: dict[int, set[str]] = defaultdict(set)
+        for tp, records in batch.items():
+            for i, rec in enumerate(records):
+                outcome = self._prepare(tp, i, rec, batch_ids[tp.partition], pending, stale_events)
+                if isinstance(outcome, Result):
+                    results[tp][i] = outcome
+                else:
+                    event_writes[(tp, i)] = outcome
 
-        failed = await self._apply(tp.partition, list(pending.values()))
-        self.recent.remember(tp.partition, sorted(batch_ids))
+        failed = await self._apply(list(pending.values()))
+        for partition, ids in batch_ids.items():
+            self.recent.remember(partition, sorted(ids))
 
-        for i, keys in event_writes.items():
+        for (tp, i), keys in event_writes.items():
             errors = [failed[k] for k in keys if k in failed]
             if errors:
-                results[i] = Result.dead(errors[0])
+                results[tp][i] = Result.dead(errors[0])
             elif keys:
-                results[i] = Result(Outcome.APPLIED)
-            elif i in stale_events:
-                results[i] = Result(Outcome.STALE)
+                results[tp][i] = Result(Outcome.APPLIED)
+            elif (tp, i) in stale_events:
+                results[tp][i] = Result(Outcome.STALE)
             else:
-                results[i] = Result(Outcome.NOOP)
-        return [r if r is not None else Result(Outcome.NOOP) for r in results]
+                results[tp][i] = Result(Outcome.NOOP)
+        return {tp: [r if r is not None else Result(Outcome.NOOP) for r in rs] for tp, rs in results.items()}
 
-    async def _apply(self, partition: int, pending: list[_Pending]) -> dict[str, BridgeError]:
+    def _prepare(
+        self,
+        tp: TopicPartition,
+        i: int,
+        rec: Any,
+        batch_ids: set[str],
+        pending: dict[str, _Pending],
+        stale_events: set[tuple[TopicPartition, int]],
+    ) -> Result | list[str]:
+        """An event's final outcome, or the keys of the writes it still needs."""
+        try:
+            env = Envelope.from_bytes(rec.value)
+        except BadInput as exc:
+            return Result.dead(exc)
+        if env.event_id in batch_ids or self.recent.seen(tp.partition, env.event_id):
+            return Result(Outcome.DUPLICATE)
+        batch_ids.add(env.event_id)
+        try:
+            writes = self.mapper(env)
+        except BridgeError as exc:
+            return Result.dead(exc)
+        except Exception as exc:  # a mapping bug on odd input: park this event only
+            return Result.dead(PermanentError(f"mapping failed: {exc!r}"))
+        if not writes:
+            return Result(Outcome.UNMAPPED, detail=env.event_type)
+        keys = []
+        for w in writes:
+            key = w.key.state_key
+            known = self.state.get(tp.partition, key)
+            if known is not None and w.version < known.version:
+                stale_events.add((tp, i))
+                continue
+            digest = w.digest()
+            if known is not None and digest == known.value_hash:
+                continue
+            current = pending.get(key)
+            if current is not None and w.version < current.write.version:
+                stale_events.add((tp, i))  # a newer version of it is already in this fetch
+                continue
+            if current is None or w.version >= current.write.version:
+                # Coalesce: the newest version of a record in this fetch is the one sent.
+                pending[key] = _Pending(
+                    w,
+                    key,
+                    digest,
+                    known is None,
+                    current.events if current else [],
+                    current.partitions if current else set(),
+                )
+            pending[key].events.append((tp, i))
+            pending[key].partitions.add(tp.partition)
+            keys.append(key)
+        return keys
+
+    async def _apply(self, pending: list[_Pending]) -> dict[str, BridgeError]:
         """Upsert per SObject, parents first; return the permanent error of each failed key."""
         failed: dict[str, BridgeError] = {}
         by_object: dict[tuple[int, str, str], list[_Pending]] = defaultdict(list)
@@ -161,17 +188,20 @@ class SyncHandler:
             # create_only / fill_if_empty fields go only to records the bridge never wrote.
             payload = [p.write.body(creating=p.creating) for p in group]
             results = await self.salesforce.upsert_many(sobject, ext_field, payload)
-            applied: dict[str, RecordState] = {}
+            applied: dict[int, dict[str, RecordState]] = defaultdict(dict)
             for p, res in zip(group, results, strict=True):
                 if res.success:
-                    applied[p.key] = RecordState(p.write.version, p.hash)
+                    # Each partition whose events touched the record remembers the new state.
+                    for partition in p.partitions:
+                        applied[partition][p.key] = RecordState(p.write.version, p.hash)
                 elif isinstance(res.error, TransientError):
                     transient = transient or res.error
                 else:
                     failed[p.key] = res.error or PermanentError("record failed without detail")
             # Record what landed even if a sibling must be retried: the retry then costs
             # no API call for the records already written.
-            await self.state.put_many(self.producer, partition, applied)
+            for partition, states in applied.items():
+                await self.state.put_many(self.producer, partition, states)
             if transient is not None:
                 raise transient
         return failed

@@ -4,18 +4,20 @@ from bridge.billing.chargebee import form_encode
 
 
 def test_nested_objects_and_item_lists_use_chargebee_names() -> None:
-    encoded = form_encode({
-        "first_name": "Ada",
-        "auto_collection": "on",
-        "billing_address": {"city": "Paris", "zip": None},
-        "subscription_items": [
-            {"item_price_id": "pro-USD-monthly", "quantity": 3},
-            {"item_price_id": "seats-USD-monthly", "quantity": 10},
-        ],
-        "coupon_ids": ["WELCOME", "VIP"],
-        "invoice_immediately": True,
-        "po_number": None,
-    })
+    encoded = form_encode(
+        {
+            "first_name": "Ada",
+            "auto_collection": "on",
+            "billing_address": {"city": "Paris", "zip": None},
+            "subscription_items": [
+                {"item_price_id": "pro-USD-monthly", "quantity": 3},
+                {"item_price_id": "seats-USD-monthly", "quantity": 10},
+            ],
+            "coupon_ids": ["WELCOME", "VIP"],
+            "invoice_immediately": True,
+            "po_number": None,
+        }
+    )
     assert encoded == [
         ("first_name", "Ada"),
         ("auto_collection", "on"),

@@ -41,7 +41,7 @@ class Destination:
         self.calls = 0
         self.crash_in_handle: asyncio.Event | None = None
 
-    async def handle(self, tp: TopicPartition, records: Sequence[Any]) -> list[Result]:
+    async def handle(self, batch: dict[TopicPartition, Sequence[Any]]) -> dict[TopicPartition, list[Result]]:
         self.calls += 1
         if self.crash_in_handle is not None:
             self.crash_in_handle.set()
@@ -49,16 +49,21 @@ class Destination:
         if self.transient_left > 0:
             self.transient_left -= 1
             raise TransientError("UNABLE_TO_LOCK_ROW", code="UNABLE_TO_LOCK_ROW")
-        out = []
-        for rec in records:
-            env = Envelope.from_bytes(rec.value)
-            if env.payload.get("boom"):
-                raise ValueError("unclassified bug")
-            if env.payload["bad"]:
-                out.append(Result.dead(PermanentError("INVALID_FIELD: No such column 'X__c'")))
-                continue
-            self.writes[env.event_id] = self.writes.get(env.event_id, 0) + 1
-            out.append(Result(Outcome.APPLIED))
+        out: dict[TopicPartition, list[Result]] = {}
+        applied = []
+        for tp, records in batch.items():
+            out[tp] = []
+            for rec in records:
+                env = Envelope.from_bytes(rec.value)
+                if env.payload.get("boom"):
+                    raise ValueError("unclassified bug")
+                if env.payload["bad"]:
+                    out[tp].append(Result.dead(PermanentError("INVALID_FIELD: No such column 'X__c'")))
+                    continue
+                applied.append(env.event_id)
+                out[tp].append(Result(Outcome.APPLIED))
+        for event_id in applied:  # all or nothing per fetch, like a batched write
+            self.writes[event_id] = self.writes.get(event_id, 0) + 1
         return out
 
 

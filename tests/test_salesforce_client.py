@@ -6,6 +6,7 @@ checks against the Salesforce sandbox live with the sync tests.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -174,12 +175,18 @@ async def test_more_than_200_records_are_sent_in_chunks_of_200() -> None:
 async def test_budget_stops_writes_past_95_percent_without_calling_salesforce() -> None:
     org = Org()
     org.used = 960
-    client = _client(org, ApiBudget())
+    client = _client(org, ApiBudget(probe_seconds=0.2))
     await client.upsert_collection("A", "X__c", [{"X__c": "1"}])  # learns usage = 961/1000
     calls = len(org.requests)
     with pytest.raises(SalesforceTransientError, match="API_BUDGET"):
         await client.upsert_collection("A", "X__c", [{"X__c": "2"}])
     assert len(org.requests) == calls
+    # Usage is learnt only from answers: after probe_seconds one call goes through to read it.
+    org.used = 10
+    await asyncio.sleep(0.25)
+    await client.upsert_collection("A", "X__c", [{"X__c": "3"}])
+    await client.upsert_collection("A", "X__c", [{"X__c": "4"}])  # 11/1000: writes flow again
+    assert len(org.requests) == calls + 2
 
 
 def test_limit_info_header_parses() -> None:

@@ -48,5 +48,9 @@ def salesforce_client(settings: Settings, http: httpx.AsyncClient | None = None)
         api_version=settings.salesforce_api_version,
         client_name=settings.salesforce_client_name,
         allow_duplicates=settings.salesforce_allow_duplicates,
-        budget=ApiBudget(settings.api_budget_slow_share, settings.api_budget_stop_share),
+        budget=ApiBudget(
+            settings.api_budget_slow_share,
+            settings.api_budget_stop_share,
+            probe_seconds=settings.api_budget_probe_seconds,
+        ),
     )

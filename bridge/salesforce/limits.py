@@ -2,7 +2,8 @@
 
 Every instance reads the usage Salesforce reports on each answer. Above `slow_share` of the
 daily allowance writes are paced by a token bucket; above `stop_share` they stop (a transient
-error: events wait in Kafka) until the reported usage falls again.
+error: events wait in Kafka) until the reported usage falls again. Usage is only learnt from
+answers, so while stopped one call per `probe_seconds` is let through to read it afresh.
 """
 
 from __future__ import annotations
@@ -46,8 +47,14 @@ class ApiBudget:
     """Paces calls once the org's usage passes `slow_share`; refuses past `stop_share`."""
 
     def __init__(
-        self, slow_share: float = 0.8, stop_share: float = 0.95, slow_rate_per_second: float = 1.0
+        self,
+        slow_share: float = 0.8,
+        stop_share: float = 0.95,
+        slow_rate_per_second: float = 1.0,
+        probe_seconds: float = 60.0,
     ) -> None:
+        self.probe_seconds = probe_seconds
+        self._last_probe = 0.0
         self.slow_share = slow_share
         self.stop_share = stop_share
         self.rate = slow_rate_per_second
@@ -61,6 +68,8 @@ class ApiBudget:
         if usage is None:
             return
         self.usage = usage
+        # Every answer is a fresh reading: a probe is due only after `probe_seconds` without one.
+        self._last_probe = time.monotonic()
         API_USED.set(usage.used)
         API_ALLOWANCE.set(usage.allowance)
 
@@ -69,11 +78,15 @@ class ApiBudget:
         if self.usage is None or self.usage.share < self.slow_share:
             return
         if self.usage.share >= self.stop_share:
+            now = time.monotonic()
+            if now - self._last_probe >= self.probe_seconds:
+                self._last_probe = now
+                return  # this call is the probe: its answer tells the current usage
             raise SalesforceTransientError(
                 f"API_BUDGET: {self.usage.used}/{self.usage.allowance} calls used, above "
                 f"{self.stop_share:.0%}: writes paused, events stay in Kafka",
                 code="API_BUDGET",
-                retry_after=60.0,
+                retry_after=min(self.probe_seconds, 60.0),
             )
         async with self._lock:
             now = time.monotonic()
