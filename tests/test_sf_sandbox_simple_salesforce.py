@@ -7,6 +7,7 @@ a `requests.Session` whose https:// adapter sends the same requests over http (P
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -150,6 +151,18 @@ def test_more_sobject_and_query_calls(sf: Salesforce) -> None:
     assert meta["objectDescribe"]["keyPrefix"] == "a0T"
     assert names == ["N1", "N2", "N3"]
     assert with_deleted["totalSize"] == 4
+
+
+def test_updated_and_deleted_windows(sf: Salesforce, app: Starlette) -> None:
+    now = datetime.fromtimestamp(app.state.org.clock(), tz=UTC)
+    keep = sf.Account.create({"Name": "Keep"})["id"]
+    gone = sf.Account.create({"Name": "Gone"})["id"]
+    sf.Account.delete(gone)
+    window = (now - timedelta(minutes=1), now + timedelta(minutes=1))
+    updated = sf.Account.updated(*window)
+    deleted = sf.Account.deleted(*window)
+    assert updated["ids"] == [keep]
+    assert [d["id"] for d in deleted["deletedRecords"]] == [gone]
 
 
 def test_bulk2_insert_and_unprocessed_records(sf: Salesforce) -> None:

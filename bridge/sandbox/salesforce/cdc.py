@@ -10,6 +10,7 @@ import re
 import uuid
 from collections import deque
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -81,6 +82,7 @@ def _merged(changes: list[Change]) -> list[_Merged]:
     return out
 
 
+@lru_cache(maxsize=1024)
 def _schema_id(event_name: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(event_name.encode()).digest()[:16]).decode().rstrip("=")
 

@@ -10,11 +10,13 @@ from starlette.responses import Response
 from bridge.sandbox.salesforce import ids
 from bridge.sandbox.salesforce.api import Call, json_body, json_response
 from bridge.sandbox.salesforce.catalog import ObjectInfo
+from bridge.sandbox.salesforce.clock import sf_datetime
 from bridge.sandbox.salesforce.describe import describe, summary
 from bridge.sandbox.salesforce.errors import RecordError, SfApiError, not_found
 from bridge.sandbox.salesforce.org import VERSIONS, Org, version_label
 from bridge.sandbox.salesforce.records import record_json
 from bridge.sandbox.salesforce.store import Row
+from bridge.sandbox.salesforce.values import parse_datetime
 from bridge.sandbox.salesforce.writes import ParsedRecord, parse_json_record
 
 UPSERT_200_SINCE = 46.0
@@ -124,6 +126,8 @@ async def sobject_item(request: Request, call: Call) -> Response:
     item = request.path_params["item"]
     if item == "describe" and request.method == "GET":
         return json_response(describe(call.org.catalog, info, call.base))
+    if item in ("updated", "deleted") and request.method == "GET":
+        return _changed_between(request, call, info, deleted=item == "deleted")
     rid = ids.normalize(item)
     if rid is None:
         raise SfApiError(
@@ -141,6 +145,34 @@ async def sobject_item(request: Request, call: Call) -> Response:
     rec = json_record(call, info, await json_body(request))
     _save(call, info, rec, row)
     return Response(status_code=204)
+
+
+def _changed_between(request: Request, call: Call, info: ObjectInfo, *, deleted: bool) -> Response:
+    """`/sobjects/{Obj}/updated/?start=&end=` and `/deleted/`: ids changed in a time window."""
+    try:
+        start = parse_datetime(request.query_params["start"]).timestamp()
+        end = parse_datetime(request.query_params["end"]).timestamp()
+    except (KeyError, ValueError):
+        raise SfApiError(
+            400, "INVALID_REPLICATION_DATE", "start and end must be ISO 8601 datetimes"
+        ) from None
+    if end < start:
+        raise SfApiError(400, "INVALID_REPLICATION_DATE", "end must be after start")
+    rows = [
+        r
+        for r in call.org.store.table(info.name).rows.values()
+        if r["IsDeleted"] is deleted and start <= parse_datetime(r["SystemModstamp"]).timestamp() <= end
+    ]
+    latest = sf_datetime(min(end, call.org.clock()))
+    if deleted:
+        return json_response(
+            {
+                "deletedRecords": [{"id": r["Id"], "deletedDate": r["SystemModstamp"]} for r in rows],
+                "earliestDateAvailable": sf_datetime(call.org.clock() - 15 * 24 * 3600),
+                "latestDateCovered": latest,
+            }
+        )
+    return json_response({"ids": [r["Id"] for r in rows], "latestDateCovered": latest})
 
 
 def _delete(call: Call, info: ObjectInfo, rid: str) -> None:
