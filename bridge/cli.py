@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bridge import __version__
-from bridge.commands import demo, kafka, mapping, sandbox
+from bridge.commands import demo, kafka, mapping, sandbox, serve
 
 app = typer.Typer(
     name="bridge",
@@ -18,6 +18,7 @@ app.add_typer(kafka.app, name="kafka")
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(mapping.app, name="mapping")
 app.command("demo")(demo.demo)
+app.command("serve")(serve.serve)
 
 
 @app.command()

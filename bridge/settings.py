@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     chargebee_webhook_password: SecretStr | None = Field(
         None, description="HTTP Basic password Chargebee sends with webhooks."
     )
+    chargebee_allowed_ips: str = Field(
+        "", description="Chargebee source addresses/networks allowed, comma separated (empty: any)."
+    )
+    salesforce_organization_id: str | None = Field(
+        None, description="Org id outbound messages must carry (15 or 18 characters; empty: any)."
+    )
 
     # Salesforce
     salesforce_instance_url: str = Field(
@@ -132,6 +138,11 @@ class Settings(BaseSettings):
             file_secret_settings,
             TomlConfigSettingsSource(settings_cls),
         )
+
+    def orb_secrets(self) -> list[str]:
+        """The Orb signing secrets (several during rotation)."""
+        raw = self.orb_webhook_secret.get_secret_value() if self.orb_webhook_secret else ""
+        return [part.strip() for part in raw.split(",") if part.strip()]
 
     def topic(self, name: str) -> str:
         """The full name of a bridge topic, with the configured prefix."""

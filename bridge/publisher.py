@@ -1,0 +1,95 @@
+"""The receiver's path to Kafka: one shared idempotent producer, started in the background.
+
+Requests never serialise on the producer: each awaits its own ack while aiokafka batches the
+concurrent sends together. A broker that is down at startup (or later) makes `publish` raise
+`BrokerUnavailable` (the receiver answers 503) while the producer keeps reconnecting, so a
+broker restart never needs a receiver restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
+
+from bridge.errors import BrokerUnavailable
+from bridge.events import Envelope
+from bridge.kafka import ensure_topics, make_producer, publish
+from bridge.logs import get_logger
+from bridge.settings import Settings
+
+log = get_logger("publisher")
+
+
+class Publisher:
+    """Owns the producer; `publish_all` returns only once the broker has every event."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.producer: AIOKafkaProducer | None = None
+        self._starter: asyncio.Task[None] | None = None
+
+    @property
+    def started(self) -> bool:
+        return self.producer is not None
+
+    async def start(self) -> None:
+        """Start connecting in the background; returns at once."""
+        self._starter = asyncio.create_task(self._connect())
+
+    async def _connect(self) -> None:
+        delay = 0.5
+        while True:
+            producer = make_producer(self.settings)
+            try:
+                await producer.start()
+                await ensure_topics(self.settings)
+            except Exception as exc:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                log.warning("broker_unreachable_retrying", error=repr(exc), delay=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            self.producer = producer
+            log.info("publisher_ready", bootstrap=self.settings.kafka_bootstrap)
+            return
+
+    async def stop(self) -> None:
+        """Flush what is in flight and close."""
+        if self._starter is not None and not self._starter.done():
+            self._starter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._starter
+        if self.producer is not None:
+            await self.producer.stop()
+            self.producer = None
+
+    async def publish_all(
+        self, topic: str, envelopes: Sequence[Envelope], headers: Sequence[dict[str, str]]
+    ) -> list[tuple[int, int]]:
+        """Publish concurrently and wait for every ack; raise `BrokerUnavailable` otherwise."""
+        if self.producer is None:
+            raise BrokerUnavailable("the Kafka broker is not reachable yet")
+        producer = self.producer
+        timeout = self.settings.publish_timeout_seconds
+        return list(
+            await asyncio.gather(
+                *(
+                    publish(producer, topic, env, extra, timeout=timeout)
+                    for env, extra in zip(envelopes, headers, strict=True)
+                )
+            )
+        )
+
+    async def ready(self, timeout: float = 2.0) -> bool:
+        """True when the broker answers a metadata request now."""
+        if self.producer is None:
+            return False
+        try:
+            await asyncio.wait_for(self.producer.client.fetch_all_metadata(), timeout)
+        except Exception:
+            return False
+        return True

@@ -1,0 +1,16 @@
+"""Prometheus metrics of the receiver."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+REQUESTS = Counter(
+    "bridge_webhook_requests_total", "Webhook requests by source and outcome.", ["source", "outcome"]
+)
+PUBLISH_SECONDS = Histogram(
+    "bridge_webhook_publish_seconds",
+    "Time from request to broker ack, by source.",
+    ["source"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+IN_FLIGHT = Gauge("bridge_webhook_in_flight", "Webhook requests being handled now.")
