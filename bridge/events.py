@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_serializer
 
 from bridge.errors import BadInput
 
@@ -40,6 +40,16 @@ class Envelope(BaseModel):
     object_id: str = Field(description="Id of that object at the sender.")
     customer_id: str = Field(description="The partition key: billing customer or Account id.")
     payload: dict[str, Any] = Field(description="The sender's body, untouched.")
+    # The sender's raw JSON body when the receiver has it: written into the value as is, so
+    # the hot path never re-encodes a payload it has just decoded.
+    _raw_payload: bytes | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_webhook(cls, raw_body: bytes, payload: dict[str, Any], **fields: Any) -> Envelope:
+        """An envelope around a webhook body already parsed and checked by its source."""
+        env = cls.model_construct(payload=payload, received_at=utcnow(), **fields)
+        env._raw_payload = raw_body
+        return env
 
     @field_serializer("occurred_at", "received_at")
     def _iso_z(self, value: datetime) -> str:
@@ -54,7 +64,20 @@ class Envelope(BaseModel):
 
     def to_bytes(self) -> bytes:
         """The Kafka value."""
-        return orjson.dumps(self.model_dump(mode="json"))
+        if self._raw_payload is None:
+            return orjson.dumps(self.model_dump(mode="json"))
+        head = {
+            "source": self.source,
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "occurred_at": self._iso_z(self.occurred_at),
+            "received_at": self._iso_z(self.received_at),
+            "object_type": self.object_type,
+            "object_id": self.object_id,
+            "customer_id": self.customer_id,
+            "payload": orjson.Fragment(self._raw_payload),
+        }
+        return orjson.dumps(head)
 
     @classmethod
     def from_bytes(cls, value: bytes) -> Envelope:

@@ -217,10 +217,16 @@ async def publish_raw(
 ) -> tuple[int, int]:
     """Send a pre-encoded record and wait for the ack; return (partition, offset)."""
     try:
-        meta = await asyncio.wait_for(
-            producer.send_and_wait(topic, value=value, key=key, headers=headers, partition=partition),
-            timeout,
-        )
+        if timeout >= producer._request_timeout_ms / 1000:  # noqa: SLF001
+            # The producer's own request timeout already bounds the wait: no extra task.
+            meta = await producer.send_and_wait(
+                topic, value=value, key=key, headers=headers, partition=partition
+            )
+        else:
+            meta = await asyncio.wait_for(
+                producer.send_and_wait(topic, value=value, key=key, headers=headers, partition=partition),
+                timeout,
+            )
     except (TimeoutError, KafkaError) as exc:
         raise BrokerUnavailable(f"broker did not acknowledge the publish to {topic}: {exc!r}") from exc
     return meta.partition, meta.offset

@@ -75,6 +75,8 @@ class Publisher:
             raise BrokerUnavailable("the Kafka broker is not reachable yet")
         producer = self.producer
         timeout = self.settings.publish_timeout_seconds
+        if len(envelopes) == 1:  # the common case: no gather, no extra task
+            return [await publish(producer, topic, envelopes[0], headers[0], timeout=timeout)]
         return list(
             await asyncio.gather(
                 *(

@@ -97,7 +97,9 @@ def parse(body: bytes) -> tuple[Envelope, dict[str, str]]:
     kind, obj = _main_object(event_type, content)
     customer = _customer_id(content)
     object_id = str(obj.get("id")) if obj and obj.get("id") is not None else event_id
-    envelope = Envelope(
+    envelope = Envelope.from_webhook(
+        body,
+        data,
         source="chargebee",
         event_id=event_id,
         event_type=event_type,
@@ -105,7 +107,6 @@ def parse(body: bytes) -> tuple[Envelope, dict[str, str]]:
         object_type=kind,
         object_id=object_id,
         customer_id=customer or f"{kind}:{object_id}",
-        payload=data,
     )
     return envelope, {}
 

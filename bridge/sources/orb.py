@@ -180,7 +180,9 @@ def parse(body: bytes) -> tuple[Envelope, dict[str, str]]:
     extra = {"payload-style": str(style)}
     if event_type not in KNOWN_EVENT_TYPES:
         extra["unknown-event-type"] = "true"
-    envelope = Envelope(
+    envelope = Envelope.from_webhook(
+        body,
+        data,
         source="orb",
         event_id=event_id,
         event_type=event_type,
@@ -188,7 +190,6 @@ def parse(body: bytes) -> tuple[Envelope, dict[str, str]]:
         object_type=kind,
         object_id=object_id,
         customer_id=key,
-        payload=data,
     )
     return envelope, extra
 
