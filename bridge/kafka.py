@@ -217,7 +217,7 @@ async def publish_raw(
 ) -> tuple[int, int]:
     """Send a pre-encoded record and wait for the ack; return (partition, offset)."""
     try:
-        if timeout >= producer._request_timeout_ms / 1000:  # noqa: SLF001
+        if timeout >= producer._request_timeout_ms / 1000:
             # The producer's own request timeout already bounds the wait: no extra task.
             meta = await producer.send_and_wait(
                 topic, value=value, key=key, headers=headers, partition=partition
