@@ -230,3 +230,14 @@ async def publish_raw(
     except (TimeoutError, KafkaError) as exc:
         raise BrokerUnavailable(f"broker did not acknowledge the publish to {topic}: {exc!r}") from exc
     return meta.partition, meta.offset
+
+
+async def partitions_of(settings: Settings, topic: str) -> list[TopicPartition]:
+    """Every partition of `topic` (empty if it does not exist), from the broker's metadata."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return sorted(TopicPartition(topic, p["partition"]) for p in described.get("partitions", []))

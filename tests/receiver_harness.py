@@ -9,10 +9,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
-from aiokafka import TopicPartition
 
 from bridge.app import create_app
-from bridge.kafka import make_consumer
+from bridge.kafka import make_consumer, partitions_of
 from bridge.settings import Settings
 
 
@@ -44,16 +43,12 @@ async def running_receiver(settings: Settings, wait_ready: bool = True) -> Async
 
 async def read_topic(settings: Settings, topic: str, timeout: float = 2.0) -> list[Any]:
     """Every record now on `topic` (all partitions), read from the start."""
+    tps = await partitions_of(settings, topic)
+    if not tps:
+        return []
     consumer = make_consumer(settings, None)
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in partitions]
-        if not tps:
-            return []
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)

@@ -19,12 +19,12 @@ from typing import Any
 
 import httpx
 import orjson
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter as PromCounter
 
 from bridge.errors import PermanentError, TransientError
 from bridge.events import Envelope
-from bridge.kafka import Topics, make_consumer, publish, publish_raw
+from bridge.kafka import Topics, make_consumer, partitions_of, publish, publish_raw
 from bridge.logs import get_logger
 from bridge.salesforce.auth import TokenProvider
 from bridge.salesforce.client import SalesforceClient
@@ -73,11 +73,13 @@ class ReplayPositions:
 
     async def load(self) -> dict[str, int]:
         """Every channel's stored position (latest write wins)."""
+        tps = await partitions_of(self.settings, self.topic)
+        positions: dict[str, int] = {}
+        if not tps:
+            return positions
         consumer = make_consumer(self.settings, None, isolation_level="read_uncommitted")
         await consumer.start()
-        positions: dict[str, int] = {}
         try:
-            tps = [TopicPartition(self.topic, p) for p in (consumer.partitions_for_topic(self.topic) or {0})]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
             ends = await consumer.end_offsets(tps)
