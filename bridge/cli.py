@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bridge import __version__
-from bridge.commands import demo, kafka, mapping, sandbox, serve
+from bridge.commands import consumers, demo, kafka, mapping, sandbox, serve
 
 app = typer.Typer(
     name="bridge",
@@ -19,6 +19,8 @@ app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(mapping.app, name="mapping")
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
+app.command("sync")(consumers.sync)
+app.command("listen")(consumers.listen)
 
 
 @app.command()
