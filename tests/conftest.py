@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 from bridge.local_kafka import LocalKafka, broker_answers
 from bridge.settings import Settings
@@ -34,10 +37,32 @@ def topic_prefix() -> str:
 
 
 @pytest.fixture
-def settings(kafka_bootstrap: str, topic_prefix: str) -> Settings:
-    """Settings pointing at the test broker with this test's own topics."""
-    return Settings(
+def settings(kafka_bootstrap: str, topic_prefix: str) -> Iterator[Settings]:
+    """Settings pointing at the test broker with this test's own topics (deleted afterwards).
+
+    4 partitions unless a test asks for more: a suite that left 7 topics × 12 partitions per
+    test behind ran the single-node broker out of heap.
+    """
+    yield Settings(
         kafka_bootstrap=kafka_bootstrap,
         topic_prefix=topic_prefix,
+        topic_partitions=4,
         _env_file=None,  # type: ignore[call-arg]
     )
+    # A fresh thread: the test's event loop may still be open here.
+    worker = threading.Thread(target=asyncio.run, args=(_delete_topics(kafka_bootstrap, topic_prefix),))
+    worker.start()
+    worker.join(30)
+
+
+async def _delete_topics(bootstrap: str, prefix: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        await admin.start()
+        mine = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if mine:
+            await admin.delete_topics(mine)
+    except Exception:  # cleanup must never fail a test
+        pass
+    finally:
+        await admin.close()

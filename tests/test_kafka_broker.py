@@ -68,6 +68,7 @@ async def test_envelope_round_trips_through_the_broker_with_headers(settings: Se
 async def test_per_key_order_is_kept_across_twelve_partitions_for_10k_events(
     settings: Settings,
 ) -> None:
+    settings = settings.model_copy(update={"topic_partitions": 12})
     topics = Topics.from_settings(settings)
     await ensure_topics(settings, [topics.chargebee_events])
     customers = [f"cus_{n}" for n in range(50)]
@@ -172,6 +173,7 @@ async def test_producer_is_idempotent_with_acks_all(settings: Settings) -> None:
 
 
 async def test_sync_state_topic_is_created_compacted(settings: Settings) -> None:
+    settings = settings.model_copy(update={"topic_partitions": 12})
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 

@@ -86,6 +86,7 @@ class DemoReport:
     dead_letters: list[tuple[str, str, str]] = field(default_factory=list)  # event type, class, message
     side_by_side: list[tuple[str, str, str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    topic_prefix: str = ""
 
 
 def scenario() -> list[Webhook]:
@@ -299,6 +300,7 @@ async def run_demo(kafka_bootstrap: str, say: Callable[[str], None]) -> DemoRepo
         await _collect(settings, control, report)
         await control.aclose()
     report.seconds = time.monotonic() - began
+    report.topic_prefix = base.topic_prefix
     return report
 
 
