@@ -47,8 +47,12 @@ class StateStore:
         return sum(len(p) for p in self._by_partition.values())
 
     async def restore(self, partitions: set[int]) -> int:
-        """Read the named state partitions from the beginning; return records loaded."""
-        todo = [p for p in partitions if p not in self._by_partition]
+        """Read the named state partitions from the beginning; return records loaded.
+
+        Always re-read: while another instance owned a partition it wrote states this
+        instance has never seen, so a view kept from an earlier assignment would be stale.
+        """
+        todo = sorted(partitions)
         if not todo:
             return 0
         consumer = make_consumer(self.settings, None, isolation_level="read_uncommitted")

@@ -86,9 +86,10 @@ class SyncHandler:
         await self.state.restore({tp.partition for tp in tps})
 
     async def on_revoked(self, tps: set[TopicPartition]) -> None:
-        # State partitions stay in memory: another topic's partition of the same number
-        # may still be ours, and a stale copy is harmless (the owner re-reads on assignment).
-        self.recent.forget({tp.partition for tp in tps})
+        """Forget what another instance may now change (restored again if reassigned)."""
+        partitions = {tp.partition for tp in tps}
+        self.state.forget(partitions)
+        self.recent.forget(partitions)
 
     async def handle(self, batch: Batch) -> dict[TopicPartition, list[Result]]:
         """Map, guard and write one fetch; writes are pooled across its partitions."""

@@ -232,7 +232,7 @@ async def test_state_store_survives_restart_and_follows_partitions(settings: Set
             },
         )
         await store.put(producer, 3, "OrbInvoice__c:inv_1", RecordState(200, "h1b"))
-        await store.put(producer, 5, "OrbCustomer__c:cus_1", RecordState(7, "c"))
+        await store.put(producer, 1, "OrbCustomer__c:cus_1", RecordState(7, "c"))
     finally:
         await producer.stop()
     fresh = StateStore(settings, topics.sync_state)
@@ -240,8 +240,8 @@ async def test_state_store_survives_restart_and_follows_partitions(settings: Set
     assert loaded == 3  # three writes read back; the latest per key wins
     assert fresh.get(3, "OrbInvoice__c:inv_1") == RecordState(200, "h1b")
     assert fresh.get(3, "OrbInvoice__c:inv_2") == RecordState(100, "h2")
-    assert fresh.get(5, "OrbCustomer__c:cus_1") is None  # partition 5 not owned
-    await fresh.restore({5})
-    assert fresh.get(5, "OrbCustomer__c:cus_1") == RecordState(7, "c")
+    assert fresh.get(1, "OrbCustomer__c:cus_1") is None  # partition 1 not owned
+    await fresh.restore({1})
+    assert fresh.get(1, "OrbCustomer__c:cus_1") == RecordState(7, "c")
     fresh.forget({3})
-    assert not fresh.owns(3) and fresh.owns(5)
+    assert not fresh.owns(3) and fresh.owns(1)

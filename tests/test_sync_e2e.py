@@ -25,14 +25,28 @@ from bridge.settings import Settings
 def _orb_tenant(n: int = 3) -> list[Any]:
     events = []
     for i in range(n):
+
+        def at(minute: int, i: int = i) -> str:
+            return f"2024-03-01T12:{minute:02d}:{i:02d}+00:00"
+
         cus = orb_customer(f"cus_{i}", name=f"Customer {i}")
-        events.append(orb_envelope(orb_event("customer.created", event_id=f"e_c{i}", customer=cus)))
+        events.append(
+            orb_envelope(orb_event("customer.created", event_id=f"e_c{i}", created_at=at(1), customer=cus))
+        )
         sub = orb_subscription(f"sub_{i}", customer=cus)
         sub["plan"] = orb_plan("plan_1")
-        events.append(orb_envelope(orb_event("subscription.started", event_id=f"e_s{i}", subscription=sub)))
+        for interval in sub.get("price_intervals", []):
+            interval["id"] = f"pi_{i}"
+        events.append(
+            orb_envelope(
+                orb_event("subscription.started", event_id=f"e_s{i}", created_at=at(2), subscription=sub)
+            )
+        )
         inv = orb_invoice(f"inv_{i}", customer_id=f"cus_{i}", lines=2)
         inv["subscription"] = {"id": f"sub_{i}"}
-        events.append(orb_envelope(orb_event("invoice.issued", event_id=f"e_i{i}", invoice=inv)))
+        events.append(
+            orb_envelope(orb_event("invoice.issued", event_id=f"e_i{i}", created_at=at(3), invoice=inv))
+        )
     return events
 
 
@@ -214,3 +228,43 @@ async def test_chargebee_customer_becomes_account_and_contact(settings: Settings
         accounts = org.by_ext("Account", "Chargebee_Id__c")
         assert "cb_cus_1" in accounts
         assert loop.stats.outcomes == {"applied": 1}
+
+
+async def test_two_sync_instances_share_partitions_and_rebalance_without_duplicate_writes(
+    settings: Settings,
+) -> None:
+    with salesforce_sandbox() as url:
+        org = Org(url)
+        s = sync_settings(settings, url)
+        first_wave = _orb_tenant(6)
+        async with running_sync(s) as a:
+            async with running_sync(s) as b:
+                await wait_for(
+                    lambda: (
+                        bool(a.assigned)
+                        and bool(b.assigned)
+                        and len(a.assigned | b.assigned) == 2 * s.topic_partitions
+                    ),
+                    timeout=60,
+                )
+                await publish_all(s, first_wave)  # both instances hold partitions now
+                await wait_for(
+                    lambda: (
+                        sum(a.stats.outcomes.values()) + sum(b.stats.outcomes.values()) >= len(first_wave)
+                    ),
+                    timeout=60,
+                )
+                assert sum(b.stats.outcomes.values()) > 0 and sum(a.stats.outcomes.values()) > 0
+                assert a.assigned and b.assigned and not (a.assigned & b.assigned)
+            # b left: its partitions move to a, which restores their state from the topic.
+            writes = org.writes()
+            await publish_all(s, first_wave)  # a full replay after the rebalance
+            await wait_for(
+                lambda: (
+                    sum(a.stats.outcomes.get(f"skipped_{k}", 0) for k in ("noop", "duplicate", "stale"))
+                    >= len(first_wave)
+                ),
+                timeout=60,
+            )
+            assert org.writes() == writes  # restored state: the replay costs no write
+        assert len(org.records("OrbInvoice__c")) == 6
