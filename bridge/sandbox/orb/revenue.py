@@ -22,13 +22,15 @@ COUNTED = ("issued", "paid")
 
 
 def line_rows(inv: JSON, index: int) -> list[JSON]:
-    """The daily rows of one line item (its amount split by day; the last day takes the rest)."""
+    """The daily rows of one line item: its amount split by day (the last day takes the rest)."""
     line = inv["line_items"][index]
     start = parse_time(line["start_date"])
     days = max(1, (parse_time(line["end_date"]) - start).days)
     total = o.cents(line["amount"])
     quantity = float(line["quantity"])
-    share, per_day_qty = total // days, round(quantity / days, 6)
+    # a fixed fee's quantity is a level (seats held each day); usage is spread like the amount
+    level = line["price"]["price_type"] == "fixed_price"
+    share, per_day_qty = total // days, quantity if level else round(quantity / days, 6)
     rows = []
     for day in range(days):
         last = day == days - 1
@@ -40,7 +42,9 @@ def line_rows(inv: JSON, index: int) -> list[JSON]:
                 "line_item_id": line["id"],
                 "customer_id": inv["customer"]["id"],
                 "date": date,
-                "quantity": round(quantity - per_day_qty * (days - 1), 6) if last else per_day_qty,
+                "quantity": round(quantity - per_day_qty * (days - 1), 6)
+                if last and not level
+                else per_day_qty,
                 "amount": o.money(total - share * (days - 1) if last else share),
                 "currency": inv["currency"],
                 "price_id": line["price"]["id"],

@@ -458,11 +458,11 @@ class Store:
         )
 
     def schedule_plan_change(self, sub: JSON, body: JSON) -> JSON:
-        if sub["status"] == "ended":
-            raise OrbError("constraint", f"Subscription {sub['id']} has ended and cannot change plans.")
         option = body.get("change_option")
         if option not in CHANGE_OPTIONS:
             raise invalid("change_option", f"must be one of {', '.join(CHANGE_OPTIONS)}")
+        if sub["status"] == "ended":
+            raise OrbError("constraint", f"Subscription {sub['id']} has ended and cannot change plans.")
         plan = self.plan(_str_field(body, "plan_id"), _str_field(body, "external_plan_id"))
         if plan["id"] == sub["_plan_id"]:
             raise OrbError("constraint", "The subscription is already on this plan.")

@@ -127,8 +127,11 @@ def generate(store: Store, *, seed: int = 0, customers: int = 100, months: int =
     store.muted = True
     gc.disable()  # hundreds of thousands of small dicts: collection passes would dominate
     try:
-        for n in range(customers):
-            _customer_history(store, rng, n, plans, history_start, window, as_of)
+        # created in order, like a real account: lists (newest first) then match created_at
+        offsets = sorted(rng.random() for _ in range(customers))
+        for n, offset in enumerate(offsets):
+            created = history_start + timedelta(seconds=int(offset * window * 0.66))
+            _customer_history(store, rng, n, plans, created, as_of)
     finally:
         gc.enable()
         store.muted = False
@@ -149,11 +152,9 @@ def _customer_history(
     rng: random.Random,
     n: int,
     plans: list[dict[str, Any]],
-    history_start: datetime,
-    window: float,
+    created: datetime,
     as_of: datetime,
 ) -> None:
-    created = history_start + timedelta(seconds=int(rng.random() * window * 0.66))
     company = f"{rng.choice(ADJECTIVES)} {rng.choice(NOUNS)} {rng.choice(SUFFIXES)}"
     city, country, postal = rng.choice(CITIES)
     pays_by_card = rng.random() < 0.7
