@@ -144,9 +144,9 @@ class Store:
 
     def emit(self, event_type: str, customer_id: str, properties: Any = None, **objects: JSON) -> JSON:
         """Build Orb's event envelope (expanded style) and hand it to every sink."""
-        self.events_emitted += 1
         if self.muted:
             return {}
+        self.events_emitted += 1
         body: JSON = {
             "id": self.new_id(),
             "created_at": iso(self.clock.now()),
