@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import httpx
@@ -235,3 +237,35 @@ def test_sdk_retries_through_a_single_injected_5xx(base: str) -> None:
 def test_bad_fault_request_is_400_naming_the_field(base: str) -> None:
     resp = httpx.post(f"{base}/_sandbox/faults", json={"mode": "error", "status": 404})
     assert resp.status_code == 400 and "status" in resp.json()["validation_errors"][0]
+
+
+def test_a_key_still_in_flight_is_a_409_and_the_first_request_completes(base: str, client: Orb) -> None:
+    cust = _new_customer(client, "inflight")
+    plan = client.plans.list().data[0]
+    control(
+        base, "POST", "/_sandbox/faults", {"mode": "latency", "latency_ms": 600, "count": 1, "method": "POST"}
+    )
+    headers = {"Authorization": f"Bearer {API_KEY}", "Idempotency-Key": "sub-inflight"}
+    body = {"customer_id": cust.id, "plan_id": plan.id}
+
+    def create() -> httpx.Response:
+        return httpx.post(f"{base}/v1/subscriptions", json=body, headers=headers, timeout=10)
+
+    with ThreadPoolExecutor(2) as pool:
+        slow = pool.submit(create)
+        time.sleep(0.2)
+        fast = pool.submit(create).result()
+        first = slow.result()
+    assert first.status_code == 200
+    assert fast.status_code == 409 and fast.json()["type"] == f"{DOCS}#409-resource-conflict"
+    assert create().json()["id"] == first.json()["id"]  # finished: now replayed
+
+
+def test_created_at_filters_bound_the_list(client: Orb) -> None:
+    newest = client.customers.list(limit=3).data
+    after = list(client.customers.list(created_at_gte=newest[-1].created_at, limit=100))
+    assert {c.id for c in newest} <= {c.id for c in after}
+    assert all(c.created_at >= newest[-1].created_at for c in after)
+    with pytest.raises(orb.RequestValidationError) as caught:
+        client.customers.list(extra_query={"created_at[gt]": "yesterday"})
+    assert "created_at[gt]" in str(caught.value.validation_errors)

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bridge.sandbox.orb import tenant
-from bridge.sandbox.orb.clock import SandboxClock
+from bridge.sandbox.orb.clock import SandboxClock, iso, parse_time
 from bridge.sandbox.orb.collection import Collection, parse_limit
 from bridge.sandbox.orb.errors import OrbError, invalid, not_found
 from bridge.sandbox.orb.faults import Faults
@@ -72,12 +72,9 @@ class Sandbox:
             raise OrbError("auth", "The API key is not valid.")
 
     def api(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-        """Wrap a `/v1` handler: faults, auth, JSON body, idempotency, Orb error bodies."""
+        """Wrap a `/v1` handler: auth, JSON body, idempotency, faults, Orb error bodies."""
 
         async def endpoint(request: Request) -> Response:
-            faulted = await self.faults.apply(request)
-            if faulted is not None:
-                return faulted
             key: str | None = None
             try:
                 self.authenticate(request)
@@ -92,6 +89,12 @@ class Sandbox:
                         return respond(
                             stored.status or 200, stored.body, {**headers, "Idempotent-Replayed": "true"}
                         )
+                # after the key is taken, so a slow request holds its key as a real one would
+                faulted = await self.faults.apply(request)
+                if faulted is not None:
+                    if key is not None:
+                        self.idempotency.finish(key, faulted.status_code, None)
+                    return faulted
                 try:
                     status, result = 200, await handler(request, body)
                 except OrbError as exc:
@@ -131,6 +134,35 @@ def _page_args(request: Request) -> tuple[int, str | None]:
     return parse_limit(request.query_params.get("limit")), request.query_params.get("cursor") or None
 
 
+BOUNDS: dict[str, Callable[[str, str], bool]] = {
+    "gt": lambda v, b: v > b,
+    "gte": lambda v, b: v >= b,
+    "lt": lambda v, b: v < b,
+    "lte": lambda v, b: v <= b,
+}
+
+
+def _created(request: Request) -> Callable[[JSON], bool]:
+    """Orb's `created_at[gt|gte|lt|lte]` filters (stored timestamps share one ISO form, so
+    they compare as strings)."""
+    tests: list[tuple[Callable[[str, str], bool], str]] = []
+    for op, check in BOUNDS.items():
+        name = f"created_at[{op}]"
+        raw = request.query_params.get(name)
+        if raw is None:
+            continue
+        try:
+            bound = iso(parse_time(raw))
+        except ValueError as exc:
+            raise invalid(name, "must be an ISO 8601 date-time") from exc
+        tests.append((check, str(bound)))
+    return lambda obj: all(check(obj["created_at"], bound) for check, bound in tests)
+
+
+def _both(a: Callable[[JSON], bool], b: Callable[[JSON], bool] | None) -> Callable[[JSON], bool]:
+    return a if b is None else (lambda obj: a(obj) and b(obj))
+
+
 def _bool(raw: Any, name: str, default: bool = False) -> bool:
     if raw is None:
         return default
@@ -167,7 +199,7 @@ def v1_routes(sb: Sandbox) -> list[Route]:
 
     async def list_customers(request: Request, body: JSON) -> Any:
         limit, cursor = _page_args(request)
-        return store.customers.page(cursor=cursor, limit=limit, render=lambda c: c)
+        return store.customers.page(cursor=cursor, limit=limit, render=lambda c: c, keep=_created(request))
 
     async def create_customer(request: Request, body: JSON) -> Any:
         return store.create_customer(body)
@@ -200,7 +232,7 @@ def v1_routes(sb: Sandbox) -> list[Route]:
             cursor=cursor,
             limit=limit,
             render=lambda e: e,
-            keep=(lambda e: e["entry_type"] == entry_type) if entry_type else None,
+            keep=_both(_created(request), (lambda e: e["entry_type"] == entry_type) if entry_type else None),
         )
 
     async def create_ledger_entry(request: Request, body: JSON) -> Any:
@@ -213,7 +245,7 @@ def v1_routes(sb: Sandbox) -> list[Route]:
             cursor=cursor,
             limit=limit,
             render=lambda p: p,
-            keep=(lambda p: p["status"] == status) if status else None,
+            keep=_both(_created(request), (lambda p: p["status"] == status) if status else None),
         )
 
     async def get_plan(request: Request, body: JSON) -> Any:
@@ -248,9 +280,12 @@ def v1_routes(sb: Sandbox) -> list[Route]:
         if len(cids) == 1:
             subset = store.subs_of.get(cids[0], [])
 
+        created = _created(request)
+
         def keep(sub: JSON) -> bool:
             return (
-                (not cids or sub["_customer_id"] in cids)
+                created(sub)
+                and (not cids or sub["_customer_id"] in cids)
                 and (status is None or sub["status"] == status)
                 and (plan_id is None or sub["_plan_id"] == plan_id)
             )
@@ -290,9 +325,12 @@ def v1_routes(sb: Sandbox) -> list[Route]:
         sub_id = request.query_params.get("subscription_id")
         subset = store.invoices_of.get(cid, []) if cid is not None else None
 
+        created = _created(request)
+
         def keep(inv: JSON) -> bool:
             return (
-                (cid is None or inv["customer"]["id"] == cid)
+                created(inv)
+                and (cid is None or inv["customer"]["id"] == cid)
                 and (not statuses or inv["status"] in statuses)
                 and (sub_id is None or (inv["subscription"] or {}).get("id") == sub_id)
             )
@@ -326,7 +364,7 @@ def v1_routes(sb: Sandbox) -> list[Route]:
             cursor=cursor,
             limit=limit,
             render=lambda n: n,
-            keep=(lambda n: n["customer"]["id"] == cid) if cid else None,
+            keep=_both(_created(request), (lambda n: n["customer"]["id"] == cid) if cid else None),
         )
 
     async def get_credit_note(request: Request, body: JSON) -> Any:
