@@ -457,11 +457,7 @@ def create_app(
     a clock, and a short `retry_backoff_seconds`."""
     keys = {api_keys} if isinstance(api_keys, str) else set(api_keys or [])
     keys = keys or set(_env_list("BRIDGE_SANDBOX_ORB_API_KEYS")) or {DEFAULT_API_KEY}
-    secret = (
-        webhook_secret
-        or os.environ.get("BRIDGE_ORB_WEBHOOK_SECRET", "").split(",")[0]
-        or DEFAULT_WEBHOOK_SECRET
-    )
+    secret = webhook_secret or os.environ.get("BRIDGE_ORB_WEBHOOK_SECRET", "") or DEFAULT_WEBHOOK_SECRET
     style: PayloadStyle = payload_style or (
         "standard" if os.environ.get("BRIDGE_SANDBOX_ORB_PAYLOAD_STYLE") == "standard" else "expanded"
     )

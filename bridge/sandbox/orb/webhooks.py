@@ -27,7 +27,8 @@ OBJECT_KINDS = ("customer", "subscription", "invoice", "credit_note")
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where events go, the secret they are signed with, and the payload style."""
+    """Where events go, the secret they are signed with (several, comma separated, during a
+    rotation: one `v1=` value each), and the payload style."""
 
     url: str
     secret: str
@@ -191,7 +192,10 @@ class Dispatcher:
                 "Content-Type": "application/json",
                 "User-Agent": "Orb-Webhooks (bridge sandbox)",
                 "X-Orb-Timestamp": timestamp,
-                "X-Orb-Signature": f"v1={sign(delivery.endpoint.secret, timestamp, delivery.body)}",
+                "X-Orb-Signature": " ".join(
+                    f"v1={sign(secret.strip(), timestamp, delivery.body)}"
+                    for secret in delivery.endpoint.secret.split(",")
+                ),
             }
             code: int | None = None
             error: str | None = None
