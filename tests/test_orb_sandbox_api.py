@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import orb
@@ -269,3 +269,15 @@ def test_created_at_filters_bound_the_list(client: Orb) -> None:
     with pytest.raises(orb.RequestValidationError) as caught:
         client.customers.list(extra_query={"created_at[gt]": "yesterday"})
     assert "created_at[gt]" in str(caught.value.validation_errors)
+
+
+def test_future_subscription_is_upcoming_until_the_clock_reaches_its_start(base: str, client: Orb) -> None:
+    cust = _new_customer(client, "upcoming")
+    plan = client.plans.list().data[0]
+    now = datetime.fromisoformat(control(base, "GET", "/_sandbox/clock")["now"])
+    sub = client.subscriptions.create(
+        customer_id=cust.id, plan_id=plan.id, start_date=now + timedelta(days=3)
+    )
+    assert sub.status == "upcoming"
+    control(base, "POST", "/_sandbox/clock/advance", {"days": 4})
+    assert client.subscriptions.fetch(sub.id).status == "active"

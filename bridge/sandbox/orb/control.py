@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from bridge.sandbox.orb import revenue, tenant
@@ -15,6 +16,7 @@ from bridge.sandbox.orb.clock import iso
 from bridge.sandbox.orb.collection import parse_limit
 from bridge.sandbox.orb.errors import OrbError, invalid
 from bridge.sandbox.orb.faults import parse_fault
+from bridge.sandbox.orb.store import Store
 from bridge.sandbox.orb.webhooks import Endpoint
 
 if TYPE_CHECKING:
@@ -91,9 +93,13 @@ def control_table(sb: Sandbox) -> list[tuple[str, Handler, list[str]]]:
         seed = _int(body.get("seed"), "seed", 0, 0, 2**31)
         count = _int(body.get("customers"), "customers", 100, 0, 100_000)
         months = _int(body.get("months"), "months", 6, 1, 36)
+        # built in a worker thread (10k customers take seconds), swapped in on the loop
+        fresh = Store(sb.clock, seed=seed)
+        summary = await run_in_threadpool(tenant.generate, fresh, seed=seed, customers=count, months=months)
+        store.adopt(fresh)
         dispatcher.clear()
         sb.idempotency.clear()
-        return tenant.generate(store, seed=seed, customers=count, months=months).as_dict()
+        return summary.as_dict()
 
     async def clock(request: Request, body: JSON) -> Any:
         return {"now": iso(sb.clock.now())}

@@ -128,6 +128,16 @@ class Store:
         self._invoice_seq = 0
         self._credit_note_seq = 0
 
+    STATE = (
+        "_rng", "customers", "plans", "prices", "subscriptions", "invoices", "credit_notes", "ledger",
+        "by_external", "subs_of", "invoices_of", "events_emitted", "_invoice_seq", "_credit_note_seq",
+    )  # fmt: skip
+
+    def adopt(self, other: Store) -> None:
+        """Take over another store's objects (one built off the event loop), keeping our sinks."""
+        for name in self.STATE:
+            setattr(self, name, getattr(other, name))
+
     # --- ids and events -----------------------------------------------------------------------
 
     def new_id(self) -> str:
