@@ -74,6 +74,15 @@ def produced(sandbox: str, receiver: tuple[Receiver, str]) -> list[Any]:
         sub.id, change_option="end_of_subscription_term", plan_id=plans[1].id
     )
     client.subscriptions.cancel(sub.id, cancel_option="end_of_subscription_term")
+    client.subscriptions.update(sub.id, net_terms=45, metadata={"deal": "Q3"})
+    client.subscriptions.price_intervals(
+        sub.id, add=[{"price_id": plans[2].prices[0].id, "start_date": "2030-01-01"}]
+    )
+    client.customers.credits.ledger.create_entry(
+        cust.id, entry_type="increment", amount=250.0, per_unit_cost_basis="0.5"
+    )
+    invoice = client.invoices.list(limit=1).data[0]
+    client.invoices.update(invoice.id, metadata={"po": "PO-7"}, due_date="2031-01-31")
     for action in ACTIONS:
         control(sandbox, "POST", f"/_sandbox/actions/{action}", {})
     control(sandbox, "POST", "/_sandbox/actions/issue_invoice", {"customer_id": cust.id})
@@ -106,6 +115,8 @@ def test_every_change_reaches_each_endpoint_once(produced: list[Any], sandbox: s
         "invoice.manually_marked_as_void",
         "credit_note.issued",
         "customer.credit_ledger_incremented",
+        "subscription.edited",
+        "invoice.edited",
     } <= types
 
 
