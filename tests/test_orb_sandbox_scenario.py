@@ -40,9 +40,10 @@ def test_scenario_run_moves_the_tenant_and_every_change_is_delivered() -> None:
             result = asyncio.run(go())
             done = result["done"]
             assert isinstance(done, dict) and sum(done.values()) > 10
+            assert control(base, "POST", "/_sandbox/webhooks/settle", {"timeout_seconds": 20})["settled"]
             emitted = control(base, "GET", "/_sandbox/snapshot")["counts"]["events_emitted"]
             assert emitted >= sum(done.values())
-            assert len(rec.wait_for(emitted)) == emitted
+            assert len(rec.wait_for(emitted, timeout=0)) == emitted
 
 
 def test_create_app_without_arguments_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -36,6 +36,7 @@ Control routes (`/_sandbox`, no auth):
     GET    /deliveries/{id}            one delivery with its body and attempt history
     GET    /webhooks                   endpoints and paused state
     POST   /webhooks/pause, /webhooks/resume
+    POST   /webhooks/settle            {"timeout_seconds"}: wait until every queued delivery is done
     POST   /webhooks/endpoints         {"url", "secret"?, "payload_style"?}; DELETE removes all
     POST   /faults                     {"mode": error|rate_limit|latency, "count", "status",
                                         "retry_after", "latency_ms", "path_prefix", "method"}

@@ -163,30 +163,6 @@ def _both(a: Callable[[JSON], bool], b: Callable[[JSON], bool] | None) -> Callab
     return a if b is None else (lambda obj: a(obj) and b(obj))
 
 
-def _bool(raw: Any, name: str, default: bool = False) -> bool:
-    if raw is None:
-        return default
-    if isinstance(raw, bool):
-        return raw
-    if str(raw).lower() in ("true", "1", "yes"):
-        return True
-    if str(raw).lower() in ("false", "0", "no"):
-        return False
-    raise invalid(name, "must be true or false")
-
-
-def _int(raw: Any, name: str, default: int, low: int, high: int) -> int:
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except (TypeError, ValueError) as exc:
-        raise invalid(name, "must be an integer") from exc
-    if isinstance(raw, bool) or not low <= value <= high:
-        raise invalid(name, f"must be between {low} and {high}")
-    return value
-
-
 def v1_routes(sb: Sandbox) -> list[Route]:
     """Orb's public API, as far as the sandbox implements it."""
     store = sb.store

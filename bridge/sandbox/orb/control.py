@@ -147,6 +147,13 @@ def control_table(sb: Sandbox) -> list[tuple[str, Handler, list[str]]]:
         dispatcher.resume()
         return {"paused": False}
 
+    async def settle(request: Request, body: JSON) -> Any:
+        if dispatcher.paused:
+            raise OrbError("constraint", "Webhooks are paused; resume them before waiting for delivery.")
+        timeout = _int(body.get("timeout_seconds"), "timeout_seconds", 10, 0, 120)
+        settled = await dispatcher.settle(timeout)
+        return {"settled": settled, "outstanding": dispatcher.outstanding}
+
     async def add_endpoint(request: Request, body: JSON) -> Any:
         url = body.get("url")
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
@@ -207,6 +214,7 @@ def control_table(sb: Sandbox) -> list[tuple[str, Handler, list[str]]]:
         ("/_sandbox/webhooks", webhooks, ["GET"]),
         ("/_sandbox/webhooks/pause", pause, ["POST"]),
         ("/_sandbox/webhooks/resume", resume, ["POST"]),
+        ("/_sandbox/webhooks/settle", settle, ["POST"]),
         ("/_sandbox/webhooks/endpoints", add_endpoint, ["POST"]),
         ("/_sandbox/webhooks/endpoints", remove_endpoints, ["DELETE"]),
         ("/_sandbox/faults", add_fault, ["POST"]),

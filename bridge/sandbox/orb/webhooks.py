@@ -223,8 +223,9 @@ class Dispatcher:
         return self._client
 
     @property
-    def busy(self) -> bool:
-        return bool(self._tasks)
+    def outstanding(self) -> int:
+        """Deliveries queued or being retried."""
+        return sum(len(lane) for lane in self._lanes.values())
 
     async def settle(self, timeout: float = 10.0) -> bool:
         """Wait until no lane has work left (or `timeout` passes); True if all settled."""
