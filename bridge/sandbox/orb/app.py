@@ -99,6 +99,10 @@ class Sandbox:
                     status, result = 200, await handler(request, body)
                 except OrbError as exc:
                     status, result = exc.status, exc.body
+                except Exception:
+                    if key is not None:  # a crash must not hold the key "in flight" for 48 h
+                        self.idempotency.finish(key, 500, None)
+                    raise
                 if key is not None:
                     self.idempotency.finish(key, status, result)
                 return respond(status, result, headers)

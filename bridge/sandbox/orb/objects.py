@@ -6,7 +6,7 @@ places ("12.50"), timestamps ISO 8601 with offset, as Orb answers.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bridge.sandbox.orb.clock import iso
@@ -274,8 +274,6 @@ def invoice(
     currency: str = "USD",
 ) -> JSON:
     """A draft invoice; `issue`, `pay` and `void` move it on."""
-    from datetime import timedelta
-
     total = money(sum(cents(line["amount"]) for line in lines))
     return {
         "id": iid,

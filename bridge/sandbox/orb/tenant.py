@@ -220,8 +220,6 @@ def _customer_history(
                     description="Usage drawn from credits",
                 )
         period_start = end
-    if sub["status"] == "active":
-        sub["status"] = "active" if start <= store.clock.now() else "upcoming"
 
 
 def _settle(store: Store, rng: random.Random, inv: dict[str, Any], begin: datetime, *, current: bool) -> None:
