@@ -68,6 +68,10 @@ class Collection:
         self.items[key] = obj
         return obj
 
+    def position(self, key: str) -> int | None:
+        """Where `key` stands in creation order (O(1))."""
+        return self._pos.get(key)
+
     def get(self, key: str) -> JSON | None:
         return self.items.get(key)
 

@@ -76,7 +76,10 @@ def page(
     if cursor:
         try:
             inv_id, line_s, day_s = decode_cursor(cursor).split("|")
-            start_inv, start_line, start_day = order.index(inv_id), int(line_s), int(day_s)
+            found = store.invoices.position(inv_id) if order is store.invoices.order else order.index(inv_id)
+            if found is None:
+                raise ValueError(inv_id)
+            start_inv, start_line, start_day = found, int(line_s), int(day_s)
         except ValueError as exc:
             raise invalid("cursor", "is not a cursor this API returned") from exc
     out: list[JSON] = []
