@@ -281,3 +281,15 @@ def test_future_subscription_is_upcoming_until_the_clock_reaches_its_start(base:
     assert sub.status == "upcoming"
     control(base, "POST", "/_sandbox/clock/advance", {"days": 4})
     assert client.subscriptions.fetch(sub.id).status == "active"
+
+
+def test_malformed_or_oversized_bodies_are_refused_and_change_nothing(base: str, client: Orb) -> None:
+    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+    before = client.customers.list(limit=1).data[0].id
+    broken = httpx.post(f"{base}/v1/customers", content=b'{"name": "x",', headers=headers)
+    assert broken.status_code == 400 and broken.json()["validation_errors"][0].startswith("body:")
+    huge = httpx.post(
+        f"{base}/v1/customers", content=b'{"name": "' + b"x" * 1_100_000 + b'"}', headers=headers
+    )
+    assert huge.status_code == 413 and huge.json()["type"] == f"{DOCS}#413-request-too-large"
+    assert client.customers.list(limit=1).data[0].id == before
