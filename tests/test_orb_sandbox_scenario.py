@@ -6,6 +6,7 @@ import asyncio
 from collections import Counter
 
 import httpx
+import orjson
 import pytest
 from orb_sandbox_servers import API_KEY, SECRET, Receiver, control, serve
 
@@ -98,3 +99,22 @@ def test_rotating_secrets_sign_once_per_secret_and_the_sdk_accepts_either() -> N
     assert got.headers["x-orb-signature"].count("v1=") == 2
     for secret in ("new-secret", "old-secret"):
         Orb(api_key="unused").webhooks.verify_signature(got.body, got.headers, secret=secret)
+
+
+def test_a_delivery_refused_every_time_fails_after_the_bounded_attempts_and_the_lane_moves_on() -> None:
+    rec = Receiver(fail_first=3)
+    with serve(rec.app()) as hook:
+        app = create_app(
+            api_keys=API_KEY,
+            webhook_endpoints=[f"{hook}/hook"],
+            retry_backoff_seconds=0.01,
+            max_delivery_attempts=3,
+        )
+        with serve(app) as base:
+            control(base, "POST", "/_sandbox/tenant", {"seed": 1, "customers": 2})
+            control(base, "POST", "/_sandbox/actions/edit_customer", {"fields": {"name": "First"}})
+            control(base, "POST", "/_sandbox/actions/edit_customer", {"fields": {"name": "Second"}})
+            assert control(base, "POST", "/_sandbox/webhooks/settle", {})["settled"]
+            rows = control(base, "GET", "/_sandbox/deliveries")["data"]
+    assert [(r["status"], r["attempts"]) for r in rows] == [("failed", 3), ("delivered", 1)]
+    assert [orjson.loads(g.body)["customer"]["name"] for g in rec.got] == ["Second"]
