@@ -293,3 +293,17 @@ def test_malformed_or_oversized_bodies_are_refused_and_change_nothing(base: str,
     )
     assert huge.status_code == 413 and huge.json()["type"] == f"{DOCS}#413-request-too-large"
     assert client.customers.list(limit=1).data[0].id == before
+
+
+def test_external_customer_id_routes_update_and_list_the_ledger(client: Orb) -> None:
+    cust = client.customers.create(name="Ext", email="ext@example.com", external_customer_id="crm-ext-9")
+    updated = client.customers.update_by_external_id("crm-ext-9", email="new@example.com")
+    assert updated.id == cust.id and updated.email == "new@example.com"
+    client.customers.credits.ledger.create_entry(cust.id, entry_type="increment", amount=40.0)
+    client.customers.credits.ledger.create_entry(cust.id, entry_type="decrement", amount=15.0)
+    entries = list(client.customers.credits.ledger.list_by_external_id("crm-ext-9"))
+    assert [(e.entry_type, e.ending_balance) for e in entries] == [("decrement", 25.0), ("increment", 40.0)]
+    with pytest.raises(orb.ConstraintViolation):
+        client.customers.credits.ledger.create_entry(cust.id, entry_type="decrement", amount=100.0)
+    with pytest.raises(orb.ResourceNotFound):
+        client.customers.update_by_external_id("crm-missing", email="x@example.com")
