@@ -3,6 +3,7 @@ credit notes, transactions and events, with Chargebee's paths, shapes and errors
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.routing import Route
@@ -53,7 +54,7 @@ def _list(kind: str, **kwargs: Any) -> Handler:
     def handler(site: Site, params: Json, path: Path) -> Json:
         order = site.store.order[kind]
         rows = ((order[obj_id], obj) for obj_id, obj in site.store.objects[kind].items())
-        return listing.page(rows, kind, params, **kwargs)
+        return listing.page(rows, kind, params, companions=_companions(site, kind), **kwargs)
 
     return handler
 
@@ -65,14 +66,23 @@ def _list_for(kind: str, owner_field: str, owner_kind: str) -> Handler:
         rows = (
             (order[i], o) for i, o in site.store.objects[kind].items() if o.get(owner_field) == path["id"]
         )
-        return listing.page(rows, kind, params)
+        return listing.page(rows, kind, params, companions=_companions(site, kind))
 
     return handler
 
 
+def _companions(site: Site, kind: str) -> Callable[[Json], Json] | None:
+    """Chargebee answers subscriptions together with their customer."""
+    if kind != "subscription":
+        return None
+    return lambda sub: {"customer": site.store.get("customer", sub["customer_id"])}
+
+
 def _retrieve(kind: str) -> Handler:
     def handler(site: Site, params: Json, path: Path) -> Json:
-        return {kind: site.store.get(kind, path["id"])}
+        obj = site.store.get(kind, path["id"])
+        extra = _companions(site, kind)
+        return {kind: obj, **(extra(obj) if extra else {})}
 
     return handler
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from bridge.sandbox.chargebee.errors import wrong_value
@@ -34,6 +34,7 @@ def page(
     *,
     default_sort: str = "created_at",
     sortable: tuple[str, ...] = ("created_at", "updated_at"),
+    companions: Callable[[Json], Json] | None = None,
 ) -> Json:
     """One page of `rows` (pairs of insertion sequence and object) as Chargebee answers it."""
     limit = _limit(params.get("limit"))
@@ -54,7 +55,8 @@ def page(
             len(matching),
         )
     chosen = matching[start : start + limit]
-    answer: Json = {"list": [{key: obj} for _, _, obj in chosen]}
+    # Some lists carry related objects next to each entry (subscriptions come with their customer).
+    answer: Json = {"list": [{key: obj, **(companions(obj) if companions else {})} for _, _, obj in chosen]}
     if start + limit < len(matching) and chosen:
         last = chosen[-1]
         answer["next_offset"] = json.dumps([str(last[0]), str(last[1])])
