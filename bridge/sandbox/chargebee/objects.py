@@ -406,30 +406,44 @@ def transaction(object_id: str, inv: Json, amount: int, at: int) -> Json:
 def credit_note(
     object_id: str, inv: Json, amount: int, at: int, reason: str = "product_unsatisfactory"
 ) -> Json:
-    """An adjustment credit note allocated against `inv` (it lowers what is due)."""
-    amount = min(amount, int(inv["total"]))
+    """A credit note against `inv`: an adjustment allocated to it while money is due, else refundable."""
+    adjustment = int(inv["amount_due"]) > 0
+    amount = min(amount, int(inv["amount_due"]) if adjustment else int(inv["total"]))
     first = inv["line_items"][0] if inv["line_items"] else None
     lines = (
         []
         if first is None
         else [{**first, "id": f"{first['id']}-cn", "amount": amount, "unit_amount": amount, "quantity": 1}]
     )
+    allocations = (
+        [
+            {
+                "invoice_id": inv["id"],
+                "allocated_amount": amount,
+                "allocated_at": at,
+                "invoice_date": inv["date"],
+                "invoice_status": inv["status"],
+            }
+        ]
+        if adjustment
+        else []
+    )
     return {
         "id": object_id,
         "customer_id": inv["customer_id"],
         "subscription_id": inv.get("subscription_id"),
         "reference_invoice_id": inv["id"],
-        "type": "adjustment",
+        "type": "adjustment" if adjustment else "refundable",
         "reason_code": reason,
         "create_reason_code": reason.replace("_", " ").title(),
-        "status": "adjusted",
+        "status": "adjusted" if adjustment else "refund_due",
         "date": at,
         "price_type": "tax_exclusive",
         "exchange_rate": 1.0,
         "total": amount,
-        "amount_allocated": amount,
+        "amount_allocated": amount if adjustment else 0,
         "amount_refunded": 0,
-        "amount_available": 0,
+        "amount_available": 0 if adjustment else amount,
         "generated_at": at,
         "updated_at": at,
         "resource_version": at * 1000,
@@ -442,24 +456,21 @@ def credit_note(
         "round_off_amount": 0,
         "line_items": lines,
         "linked_refunds": [],
-        "allocations": [
-            {
-                "invoice_id": inv["id"],
-                "allocated_amount": amount,
-                "allocated_at": at,
-                "invoice_date": inv["date"],
-                "invoice_status": inv["status"],
-            }
-        ],
+        "allocations": allocations,
     }
 
 
 def apply_credit(inv: Json, note: Json) -> None:
-    """Record an adjustment credit note on its invoice."""
+    """Record a credit note on its invoice; only an adjustment lowers what is due."""
     amount = int(note["total"])
-    inv["amount_adjusted"] = int(inv["amount_adjusted"]) + amount
-    inv["amount_due"] = max(0, int(inv["amount_due"]) - amount)
-    inv["amount_to_collect"] = inv["amount_due"]
+    if note["type"] == "adjustment":
+        inv["amount_adjusted"] = int(inv["amount_adjusted"]) + amount
+        inv["amount_due"] = max(0, int(inv["amount_due"]) - amount)
+        inv["amount_to_collect"] = inv["amount_due"]
+        if inv["amount_due"] == 0:
+            inv["status"] = "paid"
+            inv["paid_at"] = note["date"]
+        note["allocations"][0]["invoice_status"] = inv["status"]
     inv["issued_credit_notes"].append(
         {
             "cn_id": note["id"],
@@ -469,10 +480,6 @@ def apply_credit(inv: Json, note: Json) -> None:
             "cn_status": note["status"],
         }
     )
-    if inv["amount_due"] == 0 and inv["status"] != "paid":
-        inv["status"] = "paid"
-        inv["paid_at"] = note["date"]
-    note["allocations"][0]["invoice_status"] = inv["status"]
 
 
 def coupon(

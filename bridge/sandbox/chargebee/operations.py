@@ -270,8 +270,10 @@ def create_credit_note(
 ) -> Json:
     """An adjustment credit note against an invoice: `credit_note_created` then `invoice_updated`."""
     inv = site.store.get("invoice", invoice_id, param="reference_invoice_id")
-    if total <= 0 or total > int(inv["total"]):
-        raise wrong_value("total", f"must be between 1 and the invoice total ({inv['total']})")
+    # While money is due the note adjusts the invoice (up to what is due); afterwards it is refundable.
+    limit = int(inv["amount_due"]) or int(inv["total"])
+    if total <= 0 or total > limit:
+        raise wrong_value("total", f"must be between 1 and {limit} for invoice {inv['id']}")
     now = site.now()
     note = objects.credit_note(site.store.next_number("credit_note"), inv, total, now, reason_code)
     objects.apply_credit(inv, note)

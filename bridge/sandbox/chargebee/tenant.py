@@ -292,7 +292,8 @@ def generate(seed: int, customers: int, *, now: int = DEFAULT_NOW, history_month
         tenant.invoices.extend(sub_invoices)
 
         if sub_invoices and rng.random() < 0.05:
-            target = rng.choice(sub_invoices)
+            unpaid = [i for i in sub_invoices if i["amount_due"] > 0]
+            target = rng.choice(unpaid or sub_invoices)
             counters["credit_note"] += 1
             at = target["date"] + 86400
             note = objects.credit_note(
