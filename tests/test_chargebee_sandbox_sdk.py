@@ -141,3 +141,54 @@ def test_sdk_sees_injected_429_as_rate_limit_with_retry_after(cb: Chargebee, bas
     assert err.value.api_error_code == "api_request_limit_exceeded"
     assert err.value.http_headers["retry-after"] == "7"
     assert cb.Customer.list().list, "the fault was for one request only"
+
+
+def test_sdk_update_for_items_and_cancel_for_items_change_the_subscription(cb: Chargebee) -> None:
+    listed = cb.Subscription.list({"status": {"is": "active"}, "limit": 1}).list[0]
+    sub = listed.subscription
+    assert listed.customer.id == sub.customer_id
+    plan = sub.subscription_items[0]
+    updated = cb.Subscription.update_for_items(
+        sub.id, {"subscription_items": [{"item_price_id": plan.item_price_id, "quantity": plan.quantity + 3}]}
+    ).subscription
+    assert updated.subscription_items[0].quantity == plan.quantity + 3
+    assert updated.resource_version > sub.resource_version
+    cancelled = cb.Subscription.cancel_for_items(sub.id, {"end_of_term": True}).subscription
+    assert cancelled.status == "non_renewing"
+    types = [row.event.event_type for row in cb.Event.list({"limit": 5}).list]
+    assert types[:2] == ["subscription_cancellation_scheduled", "subscription_changed"]
+
+
+def test_sdk_creates_catalog_entries_with_tiers_and_coupons(cb: Chargebee) -> None:
+    cb.Item.create({"id": "storage", "name": "Storage", "type": "addon", "item_family_id": "saas"})
+    price = cb.ItemPrice.create(
+        {
+            "id": "storage-USD-monthly",
+            "item_id": "storage",
+            "name": "Storage monthly",
+            "pricing_model": "tiered",
+            "period": 1,
+            "period_unit": "month",
+            "tiers": [
+                {"starting_unit": 1, "ending_unit": 100, "price": 0},
+                {"starting_unit": 101, "price": 5},
+            ],
+        }
+    ).item_price
+    assert [(t.starting_unit, t.ending_unit, t.price) for t in price.tiers] == [(1, 100, 0), (101, None, 5)]
+    coupon = cb.Coupon.create_for_items(
+        {
+            "id": "SPRING15",
+            "name": "Spring 15%",
+            "discount_type": "percentage",
+            "discount_percentage": 15,
+            "duration_type": "forever",
+            "apply_on": "invoice_amount",
+        }
+    ).coupon
+    assert coupon.discount_percentage == 15
+    types = {row.event.event_type for row in cb.Event.list({"limit": 10}).list}
+    assert {"item_created", "item_price_created", "coupon_created"} <= types
+    with pytest.raises(InvalidRequestError) as err:
+        cb.ItemPrice.create({"id": "bad", "item_id": "storage", "pricing_model": "volume"})
+    assert err.value.param == "tiers[starting_unit][0]"
