@@ -196,8 +196,8 @@ async def _reset(site: Site, body: Json, request: Request) -> Json:
 
 async def _snapshot(site: Site, body: Json, request: Request) -> Json:
     if request.query_params.get("counts") == "true":
-        return {"counts": site.store.counts()}
-    return {"counts": site.store.counts(), **site.store.snapshot()}
+        return {"site": site.name, "counts": site.store.counts()}
+    return {"site": site.name, "counts": site.store.counts(), **site.store.snapshot()}
 
 
 async def _deliveries(site: Site, body: Json, request: Request) -> Json:

@@ -8,6 +8,7 @@ exercised; pausing, queueing and resuming makes a batch (and so the order) deter
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import random
 from collections.abc import Callable
@@ -90,6 +91,8 @@ class WebhookDispatcher:
         self._rng = random.Random(seed)
         self._queue: list[tuple[Json, WebhookEndpoint]] = []
         self._wakeup = asyncio.Event()
+        self._running = asyncio.Event()  # cleared while paused, so retries wait too
+        self._running.set()
         self._outstanding = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -151,10 +154,12 @@ class WebhookDispatcher:
     def pause(self) -> None:
         """Hold deliveries in the queue (events keep being recorded)."""
         self.paused = True
+        self._running.clear()
 
     def resume(self) -> None:
         """Send everything held, as one batch."""
         self.paused = False
+        self._running.set()
         self._wakeup.set()
 
     async def wait_idle(self, seconds: float) -> bool:
@@ -224,20 +229,20 @@ class WebhookDispatcher:
         endpoint = delivery.endpoint
         assert self._client is not None
         delivery.attempts += 1
-        auth: httpx.Auth | httpx._client.UseClientDefault = httpx.USE_CLIENT_DEFAULT
+        headers = {"Content-Type": "application/json", "User-Agent": "ChargeBee"}
         if endpoint.username is not None:
-            auth = httpx.BasicAuth(endpoint.username, endpoint.password or "")
+            credentials = f"{endpoint.username}:{endpoint.password or ''}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode("ascii")
         try:
             response = await self._client.post(
                 endpoint.url,
                 content=delivery.body,
-                auth=auth,
-                headers={"Content-Type": "application/json", "User-Agent": "ChargeBee"},
+                headers=headers,
             )
             delivery.last_http_status = response.status_code
             delivery.last_error = None if response.is_success else response.text[:200]
             ok = response.is_success
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             delivery.last_error = f"{type(exc).__name__}: {exc}"
             ok = False
         if ok:
@@ -253,6 +258,7 @@ class WebhookDispatcher:
 
     async def _retry_later(self, delivery: Delivery, delay: float) -> None:
         await asyncio.sleep(delay)
+        await self._running.wait()
         await self._attempt(delivery)
 
     def _finish(self, delivery: Delivery, status: str) -> None:
