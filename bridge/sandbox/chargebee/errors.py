@@ -53,10 +53,9 @@ class ChargebeeApiError(Exception):
 
 
 def not_found(kind: str, object_id: str, param: str | None = None) -> ChargebeeApiError:
-    """404 `resource_not_found` for an unknown id."""
-    return ChargebeeApiError(
-        404, "resource_not_found", f"Sorry, we couldn't find that resource: {kind} {object_id!r}", param=param
-    )
+    """404 `resource_not_found` for an unknown id (Chargebee words it "<Kind> is not present")."""
+    label = kind.replace("_", " ").capitalize()
+    return ChargebeeApiError(404, "resource_not_found", f"{label} {object_id} is not present", param=param)
 
 
 def wrong_value(param: str, problem: str) -> ChargebeeApiError:
