@@ -21,6 +21,7 @@ app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("sync")(consumers.sync)
 app.command("listen")(consumers.listen)
+app.command("writeback")(consumers.writeback)
 
 
 @app.command()

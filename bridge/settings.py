@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     chargebee_api_url: str = Field(
         "https://example.chargebee.com/api/v2", description="Chargebee site API base URL."
     )
+    orb_api_key: SecretStr | None = Field(None, description="Orb API key (writeback, backfill).")
+    chargebee_api_key: SecretStr | None = Field(None, description="Chargebee API key (writeback, backfill).")
 
     # Sync
     sync_objects: str = Field(

@@ -60,6 +60,15 @@ class OrbClient:
         data: dict[str, Any] = await self._call("PUT", f"/customers/{customer_id}", json=fields)
         return data
 
+    async def update_customer_by_external_id(
+        self, external_customer_id: str, fields: dict[str, Any]
+    ) -> dict[str, Any]:
+        """`PUT /customers/external_customer_id/{id}`: the customer whose external id is ours."""
+        data: dict[str, Any] = await self._call(
+            "PUT", f"/customers/external_customer_id/{external_customer_id}", json=fields
+        )
+        return data
+
     async def create_customer(self, fields: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
         data: dict[str, Any] = await self._call(
             "POST", "/customers", json=fields, idempotency_key=idempotency_key

@@ -6,6 +6,7 @@ import asyncio
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -75,5 +76,50 @@ def listen(
                 log.info("listener_stopped", outcomes=dict(listener.stats.outcomes))
             finally:
                 await producer.stop()
+
+    _run_until_signal(main)
+
+
+def writeback() -> None:
+    """Push Salesforce changes (Accounts, won Opportunities) back to Orb and Chargebee."""
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+    async def main(stop: asyncio.Event) -> None:
+        from bridge.billing.chargebee import ChargebeeClient
+        from bridge.billing.orb import OrbClient
+        from bridge.mapping import default_mappings
+        from consumers.writeback import WritebackHandler, run_writeback
+
+        async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0)) as http:
+            sf = salesforce_client(settings, http)
+            orb = (
+                OrbClient(http, settings.orb_api_url, settings.orb_api_key.get_secret_value())
+                if settings.orb_api_key
+                else None
+            )
+            chargebee = (
+                ChargebeeClient(
+                    http, settings.chargebee_api_url, settings.chargebee_api_key.get_secret_value()
+                )
+                if settings.chargebee_api_key
+                else None
+            )
+            site = chargebee_site_from_url(settings.chargebee_api_url)
+
+            def factory(state: Any, producer: Any) -> WritebackHandler:
+                return WritebackHandler(
+                    settings,
+                    sf,
+                    default_mappings(chargebee_site=site),
+                    state,
+                    producer,
+                    orb=orb,
+                    chargebee=chargebee,
+                    chargebee_site=site,
+                )
+
+            loop = await run_writeback(settings, stop, factory)
+            log.info("writeback_stopped", outcomes=loop.stats.outcomes)
 
     _run_until_signal(main)

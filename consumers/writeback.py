@@ -1,0 +1,241 @@
+"""`bridge writeback`: Salesforce changes (CDC or outbound messages) → Orb / Chargebee.
+
+- Account / Contact: only the mapped fields that changed flow back, by the reverse mappings
+  declared in `bridge/mapping` (Chargebee: only while "Sync with Chargebee" is checked; Orb:
+  the customer whose `external_customer_id` is the Account Id).
+- Opportunity → Closed Won (with "Update Chargebee" checked): one Chargebee subscription from
+  the Opportunity's line items, created with the idempotency key `opportunity-<Id>-won`, so a
+  duplicate event, a replay or a retry after a timeout never creates a second one; its id is
+  written back onto the Opportunity (that write returns through CDC as an echo and is dropped).
+- Version guard: a change older than the last one applied to that record is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaProducer, TopicPartition
+
+from bridge.billing.chargebee import ChargebeeClient
+from bridge.billing.orb import OrbClient
+from bridge.errors import BadInput, PermanentError
+from bridge.events import Envelope
+from bridge.mapping.model import VendorMapping
+from bridge.mapping.reverse import ReverseUpdate, reverse_update
+from bridge.salesforce.client import SalesforceClient
+from bridge.settings import Settings
+from consumers.loop import Batch, ConsumeLoop
+from consumers.outcomes import Outcome, Result
+from consumers.state import RecordState, StateStore
+from consumers.sync import RecentIds
+
+WON = "Closed Won"
+
+
+class WritebackHandler:
+    """Turns each Salesforce change into at most one set of billing API calls."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        salesforce: SalesforceClient,
+        mappings: Sequence[VendorMapping],
+        state: StateStore,
+        producer: AIOKafkaProducer,
+        *,
+        orb: OrbClient | None = None,
+        chargebee: ChargebeeClient | None = None,
+        chargebee_site: str = "default",
+    ) -> None:
+        self.settings = settings
+        self.salesforce = salesforce
+        self.mappings = list(mappings)
+        self.state = state
+        self.producer = producer
+        self.orb = orb
+        self.chargebee = chargebee
+        self.site = chargebee_site
+        self.recent = RecentIds()
+        self.billing_calls = 0
+
+    async def on_assigned(self, tps: set[TopicPartition]) -> None:
+        await self.state.restore({tp.partition for tp in tps})
+
+    async def on_revoked(self, tps: set[TopicPartition]) -> None:
+        partitions = {tp.partition for tp in tps}
+        self.state.forget(partitions)
+        self.recent.forget(partitions)
+
+    async def handle(self, batch: Batch) -> dict[TopicPartition, list[Result]]:
+        """Handle each change in order (writeback is low volume; order per Account matters)."""
+        out: dict[TopicPartition, list[Result]] = {}
+        for tp, records in batch.items():
+            out[tp] = [await self._one(tp, rec) for rec in records]
+        return out
+
+    async def _one(self, tp: TopicPartition, rec: Any) -> Result:
+        try:
+            env = Envelope.from_bytes(rec.value)
+        except BadInput as exc:
+            return Result.dead(exc)
+        if self.recent.seen(tp.partition, env.event_id):
+            return Result(Outcome.DUPLICATE)
+        header = env.payload.get("ChangeEventHeader") or {}
+        change = env.event_type.split(".", 1)[-1]
+        if "DELETE" in change:
+            return Result(Outcome.UNMAPPED, detail="deletes do not flow back")
+        version = _version(env, header)
+        key = f"writeback:{env.object_type}:{env.object_id}"
+        known = self.state.get(tp.partition, key)
+        if known is not None and version <= known.version:
+            return Result(Outcome.STALE)
+        changed = header.get("changedFields") if header else None  # outbound: every field
+        if env.object_type in ("Account", "Contact"):
+            result = await self._customer(env.object_type, env.object_id, changed)
+        elif env.object_type == "Opportunity":
+            result = await self._opportunity(env, changed)
+        else:
+            result = Result(Outcome.UNMAPPED, detail=env.object_type)
+        if result.outcome is not Outcome.DEAD_LETTERED:
+            await self.state.put(self.producer, tp.partition, key, RecordState(version, ""))
+            self.recent.remember(tp.partition, [env.event_id])
+        return result
+
+    async def _customer(self, sobject: str, record_id: str, changed: list[str] | None) -> Result:
+        record = await self._record(sobject, record_id)
+        if record is None:
+            return Result(Outcome.NOOP, detail="record no longer exists")
+        updates = [u for m in self.mappings if (u := reverse_update(m, sobject, record, changed))]
+        applied = False
+        for update in updates:
+            applied = await self._apply(update) or applied
+        return Result(Outcome.APPLIED if applied else Outcome.NOOP)
+
+    async def _apply(self, update: ReverseUpdate) -> bool:
+        values = dict(update.values)
+        if update.source == "chargebee" and self.chargebee is not None:
+            address = values.pop("billing_address", None)
+            if values:
+                await self.chargebee.update_customer(update.key, values)
+                self.billing_calls += 1
+            if address:
+                await self.chargebee.update_billing_info(update.key, {"billing_address": address})
+                self.billing_calls += 1
+            return True
+        if update.source == "orb" and self.orb is not None:
+            if update.billing_key == "external_customer_id":
+                await self.orb.update_customer_by_external_id(update.key, values)
+            else:
+                await self.orb.update_customer(update.key, values)
+            self.billing_calls += 1
+            return True
+        return False
+
+    async def _opportunity(self, env: Envelope, changed: list[str] | None) -> Result:
+        fields = env.payload.get("fields") or {}
+        became_won = fields.get("StageName") == WON and (changed is None or "StageName" in changed)
+        if not became_won:
+            return Result(Outcome.NOOP)
+        opp = await self._record("Opportunity", env.object_id)
+        if opp is None or opp.get("StageName") != WON:
+            return Result(Outcome.NOOP, detail="no longer won")
+        if opp.get("Subscription_Id__c"):
+            return Result(Outcome.NOOP, detail="subscription already created")
+        if self.chargebee is None or opp.get("Update_Chargebee__c") is not True:
+            return Result(Outcome.NOOP, detail="not marked to create a Chargebee subscription")
+        account = await self._record("Account", str(opp.get("AccountId") or ""))
+        customer = (account or {}).get("Chargebee_Id__c")
+        if not customer:
+            return Result.dead(
+                PermanentError(
+                    f"Opportunity {env.object_id} won, but its Account has no Chargebee customer "
+                    "(Chargebee_Id__c): sync the Account first, then redrive"
+                )
+            )
+        lines = await self.salesforce.query_all(
+            "SELECT Quantity, PricebookEntry.CB_Id__c FROM OpportunityLineItem "
+            f"WHERE OpportunityId = '{env.object_id}'"
+        )
+        prefix = f"{self.site}_"
+        items = [
+            {
+                "item_price_id": str(line["PricebookEntry"]["CB_Id__c"]).removeprefix(prefix),
+                "quantity": int(float(line.get("Quantity") or 1)),
+            }
+            for line in lines
+            if (line.get("PricebookEntry") or {}).get("CB_Id__c")
+        ]
+        if not items:
+            return Result.dead(
+                PermanentError(
+                    f"Opportunity {env.object_id} won, but none of its products has a Chargebee price"
+                )
+            )
+        created = await self.chargebee.create_subscription_for_items(
+            str(customer), {"subscription_items": items}, f"opportunity-{env.object_id}-won"
+        )
+        self.billing_calls += 1
+        subscription_id = created["subscription"]["id"]
+        await self.salesforce.request(
+            "PATCH",
+            f"{self.salesforce.base_path}/sobjects/Opportunity/{env.object_id}",
+            body={"Subscription_Id__c": subscription_id},
+            kind="writeback",
+        )
+        return Result(Outcome.APPLIED, detail=subscription_id)
+
+    async def _record(self, sobject: str, record_id: str) -> dict[str, Any] | None:
+        if not record_id:
+            return None
+        try:
+            resp = await self.salesforce.request(
+                "GET", f"{self.salesforce.base_path}/sobjects/{sobject}/{record_id}", kind="get"
+            )
+        except PermanentError:
+            return None
+        data: dict[str, Any] = resp.json()
+        return data
+
+
+def _version(env: Envelope, header: dict[str, Any]) -> int:
+    """Commit time and sequence: later changes to a record always compare greater."""
+    if header:
+        return int(header.get("commitTimestamp", 0)) * 1000 + int(header.get("sequenceNumber", 0))
+    return int(env.occurred_at.timestamp() * 1000) * 1000
+
+
+async def run_writeback(
+    settings: Settings,
+    stop: asyncio.Event,
+    handler_factory: Any,
+    on_loop: Any = None,
+) -> ConsumeLoop:
+    """Run `bridge writeback` until `stop` is set."""
+    from bridge.kafka import Topics, ensure_topics, make_producer
+
+    topics = Topics.from_settings(settings)
+    await ensure_topics(settings)
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        state = StateStore(settings, topics.sync_state)
+        handler: WritebackHandler = handler_factory(state, producer)
+        loop = ConsumeLoop(
+            settings,
+            name="writeback",
+            group_id=f"{settings.sync_group_id}-writeback",
+            topics=[topics.salesforce_changes],
+            handler=handler,
+            dlq_topic=topics.writeback_dlq,
+            on_assigned=handler.on_assigned,
+            on_revoked=handler.on_revoked,
+            max_records=100,
+        )
+        if on_loop is not None:
+            on_loop(loop)
+        await loop.run(stop)
+        return loop
+    finally:
+        await producer.stop()

@@ -1,0 +1,172 @@
+"""Salesforce → billing on the real broker: human edits and won Opportunities reach Chargebee
+exactly once, through CDC, whatever is delivered twice or replayed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from chargebee_sandbox_support import API_KEY, serve
+from receiver_harness import read_topic
+from sync_harness import Org, salesforce_sandbox, sync_settings, wait_for
+from test_cdc_listener import listening
+
+from bridge.billing.chargebee import ChargebeeClient
+from bridge.kafka import Topics, make_producer, publish_raw
+from bridge.mapping import default_mappings
+from bridge.salesforce.factory import salesforce_client
+from bridge.sandbox.chargebee.app import create_app as create_chargebee
+from bridge.settings import Settings
+from consumers.loop import ConsumeLoop
+from consumers.writeback import WritebackHandler, run_writeback
+
+
+@asynccontextmanager
+async def writing_back(s: Settings, cb_url: str) -> AsyncIterator[tuple[ConsumeLoop, WritebackHandler]]:
+    http = httpx.AsyncClient(timeout=30)
+    sf = salesforce_client(s, http)
+    cb = ChargebeeClient(http, f"{cb_url}/api/v2", API_KEY)
+    handlers: list[WritebackHandler] = []
+    loops: list[ConsumeLoop] = []
+
+    def factory(state: Any, producer: Any) -> WritebackHandler:
+        handlers.append(WritebackHandler(s, sf, default_mappings(), state, producer, chargebee=cb))
+        return handlers[0]
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_writeback(s, stop, factory, loops.append))
+    await wait_for(lambda: bool(loops) and loops[0].ready.is_set())
+    try:
+        yield loops[0], handlers[0]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+        await http.aclose()
+
+
+def _human(org: Org, sobject: str, fields: dict[str, Any], record_id: str | None = None) -> str:
+    body = {"user": "Ann Lee", "fields": fields}
+    if record_id is None:
+        r = org.http.post(f"/_sandbox/records/{sobject}", json=body)
+    else:
+        r = org.http.patch(f"/_sandbox/records/{sobject}/{record_id}", json=body)
+    assert r.status_code in (200, 201), r.text
+    return str(r.json().get("id", record_id))
+
+
+async def _tenant(cb_url: str) -> tuple[ChargebeeClient, httpx.AsyncClient, str, str]:
+    http = httpx.AsyncClient(timeout=30)
+    await http.post(f"{cb_url}/_sandbox/tenant", json={"seed": 5, "customers": 3})
+    client = ChargebeeClient(http, f"{cb_url}/api/v2", API_KEY)
+    customers = [c["customer"]["id"] async for c in client.list("customers")]
+    plans = [
+        p["item_price"]["id"]
+        async for p in client.list("item_prices")
+        if p["item_price"].get("item_type") == "plan"
+    ]
+    return client, http, customers[0], plans[0]
+
+
+def _settled(loop: ConsumeLoop, n: int) -> bool:
+    return sum(loop.stats.outcomes.values()) >= n
+
+
+async def test_account_edit_reaches_the_chargebee_customer_once(settings: Settings) -> None:
+    with salesforce_sandbox(long_poll_timeout=0.3) as url, serve(create_chargebee()) as cb_url:
+        org = Org(url)
+        s = sync_settings(settings, url)
+        client, http, customer, _ = await _tenant(cb_url)
+        async with listening(s), writing_back(s, cb_url) as (loop, handler):
+            account = _human(
+                org, "Account", {"Name": "Acme", "Chargebee_Id__c": customer, "Sync_with_Chargebee__c": True}
+            )
+            await wait_for(lambda: _settled(loop, 1))  # the CREATE: nothing flows back
+            _human(org, "Account", {"BillingCity": "Lyon", "BillingCountry": "FR"}, account)
+            _human(org, "Account", {"Description": "not a mapped field"}, account)
+            await wait_for(lambda: _settled(loop, 3))
+            assert handler.billing_calls == 1
+            changes = await read_topic(s, Topics.from_settings(s).salesforce_changes)
+            producer = make_producer(s)  # the same changes delivered again (a replay)
+            await producer.start()
+            for rec in changes:
+                await publish_raw(
+                    producer,
+                    Topics.from_settings(s).salesforce_changes,
+                    rec.key,
+                    rec.value,
+                    list(rec.headers),
+                )
+            await producer.stop()
+            await wait_for(lambda: _settled(loop, 6))
+        assert handler.billing_calls == 1  # the replay cost no billing call
+        assert loop.stats.outcomes["skipped_duplicate"] + loop.stats.outcomes.get("skipped_stale", 0) == 3
+        billed = await client.retrieve("customers", customer)
+        assert billed["customer"]["billing_address"]["city"] == "Lyon"
+        await http.aclose()
+
+
+async def test_won_opportunity_creates_exactly_one_subscription(settings: Settings) -> None:
+    with salesforce_sandbox(long_poll_timeout=0.3) as url, serve(create_chargebee()) as cb_url:
+        org = Org(url)
+        s = sync_settings(settings, url)
+        client, http, customer, price = await _tenant(cb_url)
+        before = len([x async for x in client.list("subscriptions", {"customer_id[is]": customer})])
+        account = _human(
+            org, "Account", {"Name": "Acme", "Chargebee_Id__c": customer, "Sync_with_Chargebee__c": True}
+        )
+        product = _human(org, "Product2", {"Name": "Team plan"})
+        book = _human(org, "Pricebook2", {"Name": "Chargebee"})
+        entry = _human(
+            org,
+            "PricebookEntry",
+            {
+                "Pricebook2Id": book,
+                "Product2Id": product,
+                "UnitPrice": 49,
+                "IsActive": True,
+                "CB_Id__c": f"default_{price}",
+            },
+        )
+        opp = _human(
+            org,
+            "Opportunity",
+            {
+                "Name": "Acme deal",
+                "StageName": "Negotiation",
+                "CloseDate": "2026-12-31",
+                "AccountId": account,
+                "Pricebook2Id": book,
+                "Update_Chargebee__c": True,
+            },
+        )
+        _human(
+            org,
+            "OpportunityLineItem",
+            {"OpportunityId": opp, "PricebookEntryId": entry, "Quantity": 3, "UnitPrice": 49},
+        )
+        # A first attempt whose answer was lost after Chargebee committed it:
+        body = {"subscription_items": [{"item_price_id": price, "quantity": 3}]}
+        lost = await client.create_subscription_for_items(customer, body, f"opportunity-{opp}-won")
+        async with listening(s), writing_back(s, cb_url) as (loop, _handler):
+            _human(org, "Opportunity", {"StageName": "Closed Won"}, opp)
+            await wait_for(
+                lambda: bool(org.by_ext("Opportunity", "Id")[opp].get("Subscription_Id__c")), timeout=30
+            )
+            changes = await read_topic(s, Topics.from_settings(s).salesforce_changes)
+            producer = make_producer(s)  # the won change delivered twice more
+            await producer.start()
+            won = [r for r in changes if b"Closed Won" in r.value]
+            for rec in won + won:
+                await publish_raw(
+                    producer, Topics.from_settings(s).salesforce_changes, rec.key, rec.value, []
+                )
+            await producer.stop()
+            await wait_for(lambda: _settled(loop, len(changes) + 2 * len(won)))
+        subscriptions = [x async for x in client.list("subscriptions", {"customer_id[is]": customer})]
+        assert len(subscriptions) == before + 1
+        recorded = org.by_ext("Opportunity", "Id")[opp]["Subscription_Id__c"]
+        assert recorded == lost["subscription"]["id"]
+        await http.aclose()
