@@ -17,13 +17,16 @@ from typing import Any
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from bridge.errors import BadInput, BridgeError, PermanentError, TransientError
-from bridge.events import Envelope
+from bridge.events import Envelope, decode_headers
 from bridge.mapping import RecordWrite
 from bridge.salesforce.client import SalesforceClient
 from bridge.settings import Settings
 from consumers.loop import Batch, ConsumeLoop
 from consumers.outcomes import Outcome, Result
 from consumers.state import RecordState, StateStore
+
+ORIGIN_HEADER = "bridge-origin"
+ORIGIN_WRITEBACK = "writeback"
 
 Mapper = Callable[[Envelope], Sequence[RecordWrite]]
 
@@ -79,7 +82,8 @@ class SyncHandler:
         self.state = state
         self.producer = producer
         self.recent = RecentIds()
-        self.api_calls_before = 0
+        # States of records the bridge itself changed in billing (writeback): noted, not written.
+        self._expected: dict[int, dict[str, RecordState]] = defaultdict(dict)
 
     async def on_assigned(self, tps: set[TopicPartition]) -> None:
         """Restore the version state of newly assigned partitions before handling them."""
@@ -109,6 +113,9 @@ class SyncHandler:
                     event_writes[(tp, i)] = outcome
 
         failed = await self._apply(list(pending.values()))
+        for partition, states in self._expected.items():
+            await self.state.put_many(self.producer, partition, states)
+        self._expected.clear()
         for partition, ids in batch_ids.items():
             self.recent.remember(partition, sorted(ids))
 
@@ -149,6 +156,14 @@ class SyncHandler:
             return Result.dead(PermanentError(f"mapping failed: {exc!r}"))
         if not writes:
             return Result(Outcome.UNMAPPED, detail=env.event_type)
+        if decode_headers(rec.headers).get(ORIGIN_HEADER) == ORIGIN_WRITEBACK:
+            # Billing now holds what Salesforce said: remember it, so the vendor's webhook for
+            # this change is a no-op instead of an echo write back to Salesforce.
+            for w in writes:
+                known = self.state.get(tp.partition, w.key.state_key)
+                if known is None or w.version >= known.version:
+                    self._expected[tp.partition][w.key.state_key] = RecordState(w.version, w.digest())
+            return Result(Outcome.ECHO, detail="expected state of a writeback")
         keys = []
         for w in writes:
             key = w.key.state_key

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -22,6 +23,7 @@ from bridge.billing.chargebee import ChargebeeClient
 from bridge.billing.orb import OrbClient
 from bridge.errors import BadInput, PermanentError
 from bridge.events import Envelope
+from bridge.kafka import Topics, publish
 from bridge.mapping.model import VendorMapping
 from bridge.mapping.reverse import ReverseUpdate, reverse_update
 from bridge.salesforce.client import SalesforceClient
@@ -29,7 +31,7 @@ from bridge.settings import Settings
 from consumers.loop import Batch, ConsumeLoop
 from consumers.outcomes import Outcome, Result
 from consumers.state import RecordState, StateStore
-from consumers.sync import RecentIds
+from consumers.sync import ORIGIN_HEADER, ORIGIN_WRITEBACK, RecentIds
 
 WON = "Closed Won"
 
@@ -116,6 +118,9 @@ class WritebackHandler:
     async def _apply(self, update: ReverseUpdate) -> bool:
         values = dict(update.values)
         if update.source == "chargebee" and self.chargebee is not None:
+            current = (await self.chargebee.retrieve("customers", update.key))["customer"]
+            # Announced before the call, so it always precedes Chargebee's webhook about it.
+            await self._expect_chargebee(_merged(current, update.values))
             address = values.pop("billing_address", None)
             if values:
                 await self.chargebee.update_customer(update.key, values)
@@ -132,6 +137,45 @@ class WritebackHandler:
             self.billing_calls += 1
             return True
         return False
+
+    async def _expect_chargebee(self, customer: dict[str, Any]) -> None:
+        """Tell sync what the customer is about to be, ahead of Chargebee's webhook about it.
+
+        The Account already holds these values (a person typed them), so sync only notes them;
+        the webhook that follows maps to the same business values (its modified time and
+        resource version are left out of the digest) and costs no Salesforce write. If the
+        update then fails, the next real change of that customer is written as usual.
+        """
+        now = datetime.now(UTC)
+        # Just above the current version: older than the webhook the update will cause.
+        version = int(customer.get("resource_version") or 0) + 1
+        customer = {**customer, "resource_version": version}
+        body = {
+            "id": f"bridge-writeback-{customer['id']}-{version}",
+            "occurred_at": int(now.timestamp()),
+            "source": "bridge",
+            "object": "event",
+            "api_version": "v2",
+            "event_type": "customer_changed",
+            "content": {"customer": customer},
+        }
+        envelope = Envelope(
+            source="chargebee",
+            event_id=body["id"],
+            event_type="customer_changed",
+            occurred_at=now,
+            object_type="customer",
+            object_id=str(customer["id"]),
+            customer_id=str(customer["id"]),
+            payload=body,
+        )
+        await publish(
+            self.producer,
+            Topics.from_settings(self.settings).chargebee_events,
+            envelope,
+            {ORIGIN_HEADER: ORIGIN_WRITEBACK},
+            timeout=self.settings.publish_timeout_seconds,
+        )
 
     async def _opportunity(self, env: Envelope, changed: list[str] | None) -> Result:
         fields = env.payload.get("fields") or {}
@@ -199,6 +243,17 @@ class WritebackHandler:
         return data
 
 
+def _merged(base: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `values` written over it, nested objects merged."""
+    out = dict(base)
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def _version(env: Envelope, header: dict[str, Any]) -> int:
     """Commit time and sequence: later changes to a record always compare greater."""
     if header:
@@ -213,7 +268,7 @@ async def run_writeback(
     on_loop: Any = None,
 ) -> ConsumeLoop:
     """Run `bridge writeback` until `stop` is set."""
-    from bridge.kafka import Topics, ensure_topics, make_producer
+    from bridge.kafka import ensure_topics, make_producer
 
     topics = Topics.from_settings(settings)
     await ensure_topics(settings)

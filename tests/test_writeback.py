@@ -170,3 +170,47 @@ async def test_won_opportunity_creates_exactly_one_subscription(settings: Settin
         recorded = org.by_ext("Opportunity", "Id")[opp]["Subscription_Id__c"]
         assert recorded == lost["subscription"]["id"]
         await http.aclose()
+
+
+async def test_billing_webhook_for_a_writeback_causes_no_salesforce_write(settings: Settings) -> None:
+    from pydantic import SecretStr
+    from receiver_harness import running_receiver
+    from sync_harness import running_sync
+
+    with salesforce_sandbox(long_poll_timeout=0.3) as url, serve(create_chargebee()) as cb_url:
+        org = Org(url)
+        s = sync_settings(settings, url).model_copy(
+            update={"chargebee_webhook_username": "cb", "chargebee_webhook_password": SecretStr("pw")}
+        )
+        client, http, customer, _ = await _tenant(cb_url)
+        async with (
+            running_receiver(s) as receiver,
+            running_sync(s) as sync,
+            listening(s),
+            writing_back(s, cb_url) as (loop, handler),
+        ):
+            await http.put(
+                f"{cb_url}/_sandbox/webhooks/endpoints",
+                json={
+                    "endpoints": [
+                        {"url": f"{receiver}/webhooks/chargebee", "username": "cb", "password": "pw"}
+                    ]
+                },
+            )
+            # Chargebee → Salesforce first: the customer becomes an Account.
+            await http.post(f"{cb_url}/_sandbox/actions/edit_customer", json={"customer_id": customer})
+            await wait_for(lambda: customer in org.by_ext("Account", "Chargebee_Id__c"), timeout=30)
+            account = org.by_ext("Account", "Chargebee_Id__c")[customer]["Id"]
+            _human(org, "Account", {"Sync_with_Chargebee__c": True}, account)  # not a mapped field
+            await wait_for(lambda: _settled(loop, 1))
+            settled_before = sum(sync.stats.outcomes.values())
+            writes_before = org.writes()
+            # A person edits the address: it flows to Chargebee, whose webhook comes back.
+            _human(org, "Account", {"BillingCity": "Lyon"}, account)
+            await wait_for(lambda: handler.billing_calls == 1, timeout=30)
+            await wait_for(lambda: sum(sync.stats.outcomes.values()) >= settled_before + 2, timeout=30)
+            assert sync.stats.outcomes.get("skipped_echo") == 1  # the writeback's expectation
+        billed = await client.retrieve("customers", customer)
+        assert billed["customer"]["billing_address"]["city"] == "Lyon"
+        assert org.writes() == writes_before  # Chargebee's webhook cost no Salesforce write
+        await http.aclose()

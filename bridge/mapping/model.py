@@ -207,6 +207,10 @@ class VendorMapping(_Frozen):
         return next((o for o in self.objects if o.name == name), None)
 
 
+# Fields the vendors bump on every save; they never make a write worth its API call alone.
+VOLATILE_FIELDS = frozenset({"Chargebee_Modified_Time__c", "Resource_Version__c"})
+
+
 @dataclass(frozen=True, slots=True)
 class RecordKey:
     """Identifies one Salesforce record by external id; `state_key` is the sync-state topic key."""
@@ -260,8 +264,21 @@ class RecordWrite:
         return self.key.external_id
 
     def digest(self) -> str:
-        """A stable hash of the mapped values (the version guard's no-op check)."""
-        values = {"f": self.fields, "e": self.fill_if_empty, "c": self.create_only}
+        """A stable hash of the mapped values (the version guard's no-op check).
+
+        Bookkeeping fields that the vendor bumps on every save (modified time, resource
+        version) are left out: a change that only touches them is not worth a write, and the
+        bridge can predict the digest of its own writeback before the vendor answers.
+        """
+
+        def business(values: dict[str, Any]) -> dict[str, Any]:
+            return {k: v for k, v in values.items() if k not in VOLATILE_FIELDS}
+
+        values = {
+            "f": business(self.fields),
+            "e": business(self.fill_if_empty),
+            "c": business(self.create_only),
+        }
         return hashlib.sha256(orjson.dumps(values, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
     def body(self, *, creating: bool = False, current: Mapping[str, Any] | None = None) -> dict[str, Any]:
