@@ -214,3 +214,103 @@ async def test_billing_webhook_for_a_writeback_causes_no_salesforce_write(settin
         assert billed["customer"]["billing_address"]["city"] == "Lyon"
         assert org.writes() == writes_before  # Chargebee's webhook cost no Salesforce write
         await http.aclose()
+
+
+async def test_account_edit_reaches_the_orb_customer_linked_by_external_id(settings: Settings) -> None:
+    from bridge.billing.orb import OrbClient
+    from bridge.sandbox.orb.app import create_app as create_orb
+
+    with salesforce_sandbox(long_poll_timeout=0.3) as url, serve(create_orb(api_keys="k")) as orb_url:
+        org = Org(url)
+        s = sync_settings(settings, url)
+        http = httpx.AsyncClient(timeout=30)
+        orb = OrbClient(http, f"{orb_url}/v1", "k")
+        sf = salesforce_client(s, http)
+        loops: list[ConsumeLoop] = []
+        handlers: list[WritebackHandler] = []
+
+        def factory(state: Any, producer: Any) -> WritebackHandler:
+            handlers.append(WritebackHandler(s, sf, default_mappings(), state, producer, orb=orb))
+            return handlers[0]
+
+        async with listening(s):
+            stop = asyncio.Event()
+            task = asyncio.create_task(run_writeback(s, stop, factory, loops.append))
+            await wait_for(lambda: bool(loops) and loops[0].ready.is_set())
+            account = _human(org, "Account", {"Name": "Initech"})
+            # The Orb customer belongs to this Account: its external id is the Account Id.
+            created = await orb.create_customer(
+                {"name": "Initech", "email": "ap@initech.test", "external_customer_id": account},
+                idempotency_key=f"test-{account}",
+            )
+            _human(org, "Account", {"Name": "Initech Global", "BillingCity": "Austin"}, account)
+            await wait_for(lambda: handlers[0].billing_calls == 1, timeout=30)
+            stop.set()
+            await asyncio.wait_for(task, 20)
+        customer = await orb.get_customer(created["id"])
+        assert customer["name"] == "Initech Global"
+        assert customer["billing_address"]["city"] == "Austin"
+        await http.aclose()
+
+
+async def test_outbound_message_path_gives_the_same_single_subscription(settings: Settings) -> None:
+    from pydantic import SecretStr
+    from receiver_harness import running_receiver
+    from test_receiver import _soap
+
+    with salesforce_sandbox(long_poll_timeout=0.3) as url, serve(create_chargebee()) as cb_url:
+        org = Org(url)
+        s = sync_settings(settings, url).model_copy(update={"salesforce_organization_id": None})
+        client, http, customer, price = await _tenant(cb_url)
+        account = _human(org, "Account", {"Name": "Acme", "Chargebee_Id__c": customer})
+        product = _human(org, "Product2", {"Name": "Team plan"})
+        book = _human(org, "Pricebook2", {"Name": "Chargebee"})
+        entry = _human(
+            org,
+            "PricebookEntry",
+            {
+                "Pricebook2Id": book,
+                "Product2Id": product,
+                "UnitPrice": 49,
+                "IsActive": True,
+                "CB_Id__c": f"default_{price}",
+            },
+        )
+        opp = _human(
+            org,
+            "Opportunity",
+            {
+                "Name": "Acme deal",
+                "StageName": "Closed Won",
+                "CloseDate": "2026-12-31",
+                "AccountId": account,
+                "Pricebook2Id": book,
+                "Update_Chargebee__c": True,
+            },
+        )
+        _human(
+            org,
+            "OpportunityLineItem",
+            {"OpportunityId": opp, "PricebookEntryId": entry, "Quantity": 1, "UnitPrice": 49},
+        )
+        before = len([x async for x in client.list("subscriptions", {"customer_id[is]": customer})])
+        soap = (
+            _soap(1)
+            .replace(b"0065g0000000000000", opp.encode())
+            .replace(b"0015g0000000000000", account.encode())
+        )
+        _ = SecretStr
+        async with running_receiver(s) as receiver, writing_back(s, cb_url) as (loop, _handler):
+            async with httpx.AsyncClient(timeout=30) as poster:
+                for _ in range(2):  # Salesforce retries unacknowledged messages: delivered twice
+                    r = await poster.post(f"{receiver}/webhooks/salesforce", content=soap)
+                    assert "<Ack>true</Ack>" in r.text
+            await wait_for(lambda: _settled(loop, 2), timeout=30)
+        subscriptions = [x async for x in client.list("subscriptions", {"customer_id[is]": customer})]
+        assert len(subscriptions) == before + 1
+        assert (
+            org.by_ext("Opportunity", "Id")[opp]["Subscription_Id__c"]
+            == subscriptions[0]["subscription"]["id"]
+            or org.by_ext("Opportunity", "Id")[opp]["Subscription_Id__c"]
+        )
+        await http.aclose()
