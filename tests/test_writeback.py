@@ -113,7 +113,8 @@ async def test_won_opportunity_creates_exactly_one_subscription(settings: Settin
         org = Org(url)
         s = sync_settings(settings, url)
         client, http, customer, price = await _tenant(cb_url)
-        before = len([x async for x in client.list("subscriptions", {"customer_id[is]": customer})])
+        listed = client.list("subscriptions", {"customer_id[is]": customer})
+        before = {x["subscription"]["id"] async for x in listed}
         account = _human(
             org, "Account", {"Name": "Acme", "Chargebee_Id__c": customer, "Sync_with_Chargebee__c": True}
         )
@@ -254,7 +255,6 @@ async def test_account_edit_reaches_the_orb_customer_linked_by_external_id(setti
 
 
 async def test_outbound_message_path_gives_the_same_single_subscription(settings: Settings) -> None:
-    from pydantic import SecretStr
     from receiver_harness import running_receiver
     from test_receiver import _soap
 
@@ -293,24 +293,20 @@ async def test_outbound_message_path_gives_the_same_single_subscription(settings
             "OpportunityLineItem",
             {"OpportunityId": opp, "PricebookEntryId": entry, "Quantity": 1, "UnitPrice": 49},
         )
-        before = len([x async for x in client.list("subscriptions", {"customer_id[is]": customer})])
+        listed = client.list("subscriptions", {"customer_id[is]": customer})
+        before = {x["subscription"]["id"] async for x in listed}
         soap = (
             _soap(1)
             .replace(b"0065g0000000000000", opp.encode())
             .replace(b"0015g0000000000000", account.encode())
         )
-        _ = SecretStr
         async with running_receiver(s) as receiver, writing_back(s, cb_url) as (loop, _handler):
             async with httpx.AsyncClient(timeout=30) as poster:
                 for _ in range(2):  # Salesforce retries unacknowledged messages: delivered twice
                     r = await poster.post(f"{receiver}/webhooks/salesforce", content=soap)
                     assert "<Ack>true</Ack>" in r.text
             await wait_for(lambda: _settled(loop, 2), timeout=30)
-        subscriptions = [x async for x in client.list("subscriptions", {"customer_id[is]": customer})]
-        assert len(subscriptions) == before + 1
-        assert (
-            org.by_ext("Opportunity", "Id")[opp]["Subscription_Id__c"]
-            == subscriptions[0]["subscription"]["id"]
-            or org.by_ext("Opportunity", "Id")[opp]["Subscription_Id__c"]
-        )
+        listed = client.list("subscriptions", {"customer_id[is]": customer})
+        [created] = {x["subscription"]["id"] async for x in listed} - before  # exactly one new
+        assert org.by_ext("Opportunity", "Id")[opp]["Subscription_Id__c"] == created
         await http.aclose()
