@@ -166,10 +166,10 @@ async def test_won_opportunity_creates_exactly_one_subscription(settings: Settin
                 )
             await producer.stop()
             await wait_for(lambda: _settled(loop, len(changes) + 2 * len(won)))
-        subscriptions = [x async for x in client.list("subscriptions", {"customer_id[is]": customer})]
-        assert len(subscriptions) == before + 1
-        recorded = org.by_ext("Opportunity", "Id")[opp]["Subscription_Id__c"]
-        assert recorded == lost["subscription"]["id"]
+        listed = client.list("subscriptions", {"customer_id[is]": customer})
+        [created] = {x["subscription"]["id"] async for x in listed} - before  # exactly one new
+        assert created == lost["subscription"]["id"]
+        assert org.by_ext("Opportunity", "Id")[opp]["Subscription_Id__c"] == created
         await http.aclose()
 
 
