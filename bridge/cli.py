@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bridge import __version__
-from bridge.commands import demo, kafka, sandbox
+from bridge.commands import config, demo, dlq, kafka, replay, sandbox
 
 app = typer.Typer(
     name="bridge",
@@ -17,6 +17,9 @@ app = typer.Typer(
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(sandbox.app, name="sandbox")
 app.command("demo")(demo.demo)
+app.command("replay")(replay.replay)
+app.add_typer(dlq.app, name="dlq")
+app.add_typer(config.app, name="config")
 
 
 @app.command()
