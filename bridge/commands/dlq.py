@@ -21,7 +21,8 @@ def _kind(topic: str | None) -> str | None:
 
 
 def _ts(value: object) -> str:
-    return str(value).replace("+00:00", "Z")[:23]
+    # Minutes tell "still failing" from "stopped a day ago" and keep the table in 80 columns.
+    return str(value)[:16]
 
 
 @app.command("list")
@@ -35,21 +36,25 @@ def list_(
     if json:
         print_json([g.as_dict() for g in groups])
         return
+    kind_of = {settings.topic(name): kind for kind, name in ops.KINDS.items()}
     table = Table(title="dead letters by error class")
-    table.add_column("error class")
-    table.add_column("count", justify="right")
-    table.add_column("first seen")
-    table.add_column("last seen")
-    table.add_column("DLQ")
-    table.add_column("example error", overflow="fold")
+    widest = max((len(g.error_class) for g in groups), default=11)
+    table.add_column("error class", no_wrap=True, min_width=min(widest, 40))
+    table.add_column("count", justify="right", no_wrap=True, min_width=5)
+    table.add_column("first seen (UTC)", no_wrap=True, min_width=16)
+    table.add_column("last seen (UTC)", no_wrap=True, min_width=16)
+    table.add_column("DLQ", no_wrap=True, min_width=9)
+    with_example = out.width >= 110  # the example needs room; `dlq show` has the full text
+    if with_example:
+        table.add_column("example error", overflow="ellipsis", no_wrap=True)
     for g in groups:
         table.add_row(
             g.error_class,
             str(g.count),
             _ts(g.first_seen),
             _ts(g.last_seen),
-            ", ".join(sorted(g.topics)),
-            g.example_message[:120],
+            ", ".join(sorted(kind_of.get(t, t) for t in g.topics)),
+            *([g.example_message[:200]] if with_example else []),
         )
     out.print(table if groups else "no dead letters")
 
