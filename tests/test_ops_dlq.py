@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -14,7 +15,7 @@ from typer.testing import CliRunner
 from bridge.cli import app
 from bridge.errors import PermanentError
 from bridge.events import Envelope, decode_headers
-from bridge.kafka import Topics, ensure_topics, make_consumer
+from bridge.kafka import Topics, ensure_topics, make_consumer, make_producer
 from bridge.settings import Settings
 from consumers.loop import ConsumeLoop
 from consumers.outcomes import Outcome, Result
@@ -252,3 +253,52 @@ async def _ends(settings: Settings, topic: str) -> dict[int, int]:
         return {tp.partition: o for tp, o in (await consumer.end_offsets(tps)).items()}
     finally:
         await consumer.stop()
+
+
+def test_purge_before_a_time_deletes_only_older_dead_letters(settings: Settings) -> None:
+    topics = Topics.from_settings(settings)
+    asyncio.run(ensure_topics(settings, [topics.sync_dlq]))
+    old = datetime(2026, 1, 1, tzinfo=UTC)
+    asyncio.run(_write_dead_letter(settings, event(1, "cus_same"), "MappingError", old))
+    asyncio.run(_write_dead_letter(settings, event(2, "cus_same"), "MappingError", old + timedelta(hours=1)))
+    asyncio.run(_write_dead_letter(settings, event(3, "cus_same"), "ValueError", old + timedelta(days=2)))
+
+    run = _cli(settings, "purge", "--before", "2026-01-02T00:00:00Z", "--yes", "--json")
+
+    assert run.exit_code == 0, run.output
+    assert orjson.loads(run.stdout)["purged"] == 2
+    left = asyncio.run(read_all(settings, topics.sync_dlq))
+    assert [decode_headers(r.headers)["event_id"] for r in left] == ["evt_3"]
+    assert _groups(settings) == {"ValueError": 1}
+
+
+async def _write_dead_letter(settings: Settings, env: Envelope, error_class: str, at: datetime) -> None:
+    """A dead letter with the headers consumers/loop.py writes, stamped at `at`."""
+    topics = Topics.from_settings(settings)
+    stamp = at.isoformat().replace("+00:00", "Z")
+    headers = env.headers(
+        {
+            "dlq-error-class": error_class,
+            "dlq-error-code": "permanent",
+            "dlq-error-message": "cannot map",
+            "dlq-attempts": "1",
+            "dlq-original-topic": topics.orb_events,
+            "dlq-original-partition": "0",
+            "dlq-original-offset": "0",
+            "dlq-first-failure": stamp,
+            "dlq-last-failure": stamp,
+            "dlq-consumer": "sync",
+        }
+    )
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topics.sync_dlq,
+            value=env.to_bytes(),
+            key=env.key,
+            headers=headers,
+            timestamp_ms=int(at.timestamp() * 1000),
+        )
+    finally:
+        await producer.stop()

@@ -23,7 +23,7 @@ def show(json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None
         print_json([v.as_dict() for v in views])
         return
     table = Table(title="bridge settings")
-    table.add_column("setting")
+    table.add_column("setting", overflow="fold")
     table.add_column("value")
     table.add_column("source")
     table.add_column("description")
