@@ -9,6 +9,7 @@ from typing import Any, NoReturn, TypeVar
 
 import orjson
 import typer
+from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -45,6 +46,8 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         fail(str(exc), 2)
     except BridgeError as exc:
         fail(str(exc), 1)
+    except KafkaError as exc:  # e.g. the broker is not there at all
+        fail(f"Kafka error: {exc!r} (is the broker running? `bridge kafka start` runs a local one)", 1)
 
 
 def when(text: str | None, option: str) -> Any:

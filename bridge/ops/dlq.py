@@ -26,8 +26,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from bridge.errors import BadInput, BrokerUnavailable
-from bridge.events import Envelope, decode_headers, encode_headers, utcnow
-from bridge.kafka import SYNC_DLQ, WRITEBACK_DLQ, make_producer, publish_raw
+from bridge.events import Envelope, Headers, decode_headers, encode_headers, utcnow
+from bridge.kafka import SYNC_DLQ, WRITEBACK_DLQ, make_producer
 from bridge.ops.reading import PartitionRange, Record, TopicReader
 from bridge.ops.times import from_millis, to_millis
 from bridge.settings import Settings
@@ -40,6 +40,7 @@ KINDS: dict[str, str] = {"sync": SYNC_DLQ, "writeback": WRITEBACK_DLQ}
 _KEPT_DLQ_HEADERS = {"dlq-attempts", "dlq-first-failure"}
 
 Progress = Callable[[int, int], None]
+_CHUNK = 500  # records in flight before waiting for acks
 
 
 @dataclass(frozen=True)
@@ -275,23 +276,65 @@ async def redrive(
     producer = make_producer(settings)
     await producer.start()
     try:
-        for i, x in enumerate(letters, 1):
-            target = x.original_topic
-            if not target:
-                result.skipped.append((x.ref, "no dlq-original-topic header"))
-                continue
-            headers = x.original_headers()
-            headers[REDRIVEN_FROM] = x.ref
-            await publish_raw(
-                producer, target, x.key, x.value, encode_headers(headers), settings.publish_timeout_seconds
+        done = 0
+        for start in range(0, len(letters), _CHUNK):
+            chunk = letters[start : start + _CHUNK]
+            sendable = []
+            for x in chunk:
+                if x.original_topic:
+                    sendable.append(x)
+                else:
+                    result.skipped.append((x.ref, "no dlq-original-topic header"))
+            # Every publish of the chunk is acked before any of its markers is written.
+            await _all_acked(
+                [
+                    await _send(producer, x.original_topic or "", x.key, x.value, _redrive_headers(x))
+                    for x in sendable
+                ],
+                "redrive",
             )
-            await _mark(producer, settings, x, "redriven", target)
-            result.redriven.append((x.ref, target))
+            await _all_acked(
+                [await _send_mark(producer, settings, x, "redriven") for x in sendable], "marker"
+            )
+            result.redriven.extend((x.ref, x.original_topic or "") for x in sendable)
+            done += len(chunk)
             if progress:
-                progress(i, len(letters))
+                progress(done, len(letters))
     finally:
         await producer.stop()
     return result
+
+
+def _redrive_headers(x: DeadLetter) -> Headers:
+    headers = x.original_headers()
+    headers[REDRIVEN_FROM] = x.ref
+    return encode_headers(headers)
+
+
+async def _send(producer: Any, topic: str, key: bytes | None, value: bytes, headers: Headers) -> Any:
+    # `send` only enqueues (in call order, so per-key order holds) and returns the ack future.
+    try:
+        return await producer.send(topic, value=value, key=key, headers=headers)
+    except KafkaError as exc:
+        raise BrokerUnavailable(f"cannot publish to {topic}: {exc!r}") from exc
+
+
+async def _send_mark(producer: Any, settings: Settings, x: DeadLetter, action: str) -> Any:
+    value = orjson.dumps(
+        {
+            "action": action,
+            "at": utcnow().isoformat().replace("+00:00", "Z"),
+            "to": x.original_topic if action == "redriven" else None,
+        }
+    )
+    return await _send(producer, settings.topic(HANDLED_TOPIC), x.ref.encode(), value, [])
+
+
+async def _all_acked(futures: list[Any], what: str) -> None:
+    try:
+        await asyncio.wait_for(asyncio.gather(*futures), timeout=60)
+    except (TimeoutError, KafkaError) as exc:
+        raise BrokerUnavailable(f"broker did not acknowledge the {what} writes: {exc!r}") from exc
 
 
 @dataclass
@@ -360,18 +403,12 @@ async def apply_purge(settings: Settings, plan: PurgePlan) -> int:
         producer = make_producer(settings)
         await producer.start()
         try:
-            for x in plan.mark:
-                await _mark(producer, settings, x, "purged", None)
+            for start in range(0, len(plan.mark), _CHUNK):
+                chunk = plan.mark[start : start + _CHUNK]
+                await _all_acked([await _send_mark(producer, settings, x, "purged") for x in chunk], "marker")
         finally:
             await producer.stop()
     return plan.count
-
-
-async def _mark(producer: Any, settings: Settings, x: DeadLetter, action: str, target: str | None) -> None:
-    value = orjson.dumps({"action": action, "at": utcnow().isoformat().replace("+00:00", "Z"), "to": target})
-    await publish_raw(
-        producer, settings.topic(HANDLED_TOPIC), x.ref.encode(), value, [], settings.publish_timeout_seconds
-    )
 
 
 async def ensure_marker_topic(settings: Settings) -> None:

@@ -63,6 +63,8 @@ class TopicReader:
 
     async def partitions(self) -> list[int]:
         """The topic's partition numbers; a topic that does not exist is `BadInput`."""
+        # The consumer's public `partitions_for_topic` only knows subscribed topics; a fresh
+        # metadata fetch also sees a topic this process never touched.
         cluster = await self.consumer._client.fetch_all_metadata()
         parts = cluster.partitions_for_topic(self.topic)
         if not parts:
