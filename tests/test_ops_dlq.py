@@ -35,16 +35,18 @@ class Sink:
         self.broken = broken
         self.applied: list[str] = []
 
-    async def handle(self, tp: TopicPartition, records: Sequence[Any]) -> list[Result]:
-        out = []
-        for rec in records:
-            env = Envelope.from_bytes(rec.value)
-            error = self.broken.get(env.event_id)
-            if error is not None:
-                out.append(Result.dead(error(f"cannot map {env.event_id}")))
-            else:
-                self.applied.append(env.event_id)
-                out.append(Result(Outcome.APPLIED))
+    async def handle(self, batch: dict[TopicPartition, Sequence[Any]]) -> dict[TopicPartition, list[Result]]:
+        out: dict[TopicPartition, list[Result]] = {}
+        for tp, records in batch.items():
+            out[tp] = []
+            for rec in records:
+                env = Envelope.from_bytes(rec.value)
+                error = self.broken.get(env.event_id)
+                if error is not None:
+                    out[tp].append(Result.dead(error(f"cannot map {env.event_id}")))
+                else:
+                    self.applied.append(env.event_id)
+                    out[tp].append(Result(Outcome.APPLIED))
         return out
 
 
