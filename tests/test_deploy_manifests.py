@@ -3,6 +3,7 @@ schema + KRaft settings), Kubernetes manifests (official JSON schemas via kubern
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import json
 import re
@@ -351,6 +352,8 @@ def test_compose_kafka_is_a_single_kraft_broker_and_controller() -> None:
                 "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "KAFKA_DEFAULT_REPLICATION_FACTOR"):
         assert env[key] == "1", key
     assert kafka["healthcheck"]["test"]
+    # The image refuses to start in KRaft mode without CLUSTER_ID: a base64url UUID (16 bytes).
+    assert len(base64.urlsafe_b64decode(env["CLUSTER_ID"] + "==")) == 16
 
 
 def test_compose_bridge_services_run_known_roles_after_a_healthy_broker() -> None:
