@@ -7,9 +7,11 @@ import base64
 import fnmatch
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -429,3 +431,32 @@ def test_dockerfile_copies_everything_the_wheel_build_needs_and_dockerignore_kee
             if fnmatch.fnmatch(path, bare) or path.startswith(bare + "/"):
                 included = negated
         assert included, f"{path} is excluded from the build context by .dockerignore"
+
+
+def test_wheel_built_from_the_build_stage_copies_holds_both_packages_and_the_script(tmp_path: Path) -> None:
+    """Replays the build stage's COPYs into a directory and builds the wheel there, as pip would."""
+    context = tmp_path / "src"
+    for keyword, arguments in _dockerfile_stages()[0]:
+        if keyword != "COPY":
+            continue
+        *sources, dest = arguments.split()
+        for source in sources:
+            target = context / dest / (Path(source).name if dest.endswith("/") else "")
+            if (ROOT / source).is_dir():
+                shutil.copytree(ROOT / source, target, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(ROOT / source, target)
+    result = subprocess.run(
+        [sys.executable, "-c", "from hatchling.build import build_wheel; print(build_wheel('dist'))"],
+        cwd=context, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    with zipfile.ZipFile(context / "dist" / result.stdout.strip().splitlines()[-1]) as wheel:
+        names = wheel.namelist()
+        entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+        scripts = wheel.read(entry_points).decode()
+    assert "bridge/cli.py" in names
+    assert "consumers/sync.py" in names
+    assert "bridge/_deploy_kafka/server.properties.in" in names
+    assert re.search(r"^bridge = bridge\.cli:main$", scripts, flags=re.MULTILINE)
