@@ -230,6 +230,7 @@ def test_receiver_deployment_is_redundant_scraped_and_exposed() -> None:
     assert container["args"] == ["serve"]
     port = next(p for p in container["ports"] if p["name"] == "http")
     assert port["containerPort"] == Settings.model_fields["http_port"].default
+    assert int(_named("ConfigMap", "bridge-settings")["data"]["BRIDGE_HTTP_PORT"]) == port["containerPort"]
     annotations = template["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true"
     assert annotations["prometheus.io/path"] in RECEIVER_ROUTES
@@ -371,6 +372,8 @@ def test_compose_bridge_services_run_known_roles_after_a_healthy_broker() -> Non
         assert [e["path"] for e in service["env_file"]] == ["bridge.env"], name
         assert (DEPLOY / service["build"]["context"] / service["build"]["dockerfile"]).resolve() == DOCKERFILE
     assert "/readyz" in " ".join(services["receiver"]["healthcheck"]["test"])
+    http_port = str(Settings.model_fields["http_port"].default)
+    assert [p.rsplit(":", 1)[-1] for p in services["receiver"]["ports"]] == [http_port]
     assert (DEPLOY / "bridge.env.example").is_file()
 
 
