@@ -212,14 +212,13 @@ def test_receiver_probes_use_routes_the_receiver_serves() -> None:
     (container,) = _named("Deployment", "bridge-receiver")["spec"]["template"]["spec"]["containers"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    routes = set(RECEIVER_ROUTES)
-    try:
-        from bridge import app as receiver_app  # the receiver branch adds it
-    except ImportError:
-        receiver_app = None
-    if receiver_app is not None and hasattr(receiver_app, "create_app"):
-        routes = {getattr(r, "path", "") for r in receiver_app.create_app().routes}
-    assert {"/readyz", "/healthz"} <= routes
+    assert {"/readyz", "/healthz"} <= RECEIVER_ROUTES
+    # Read the receiver's route table from its source once it exists (the receiver branch adds
+    # bridge/app.py); building the app here would register its Prometheus metrics a second time.
+    receiver_source = ROOT / "bridge" / "app.py"
+    if receiver_source.exists():
+        routes = set(re.findall(r'Route\(\s*"([^"]+)"', receiver_source.read_text()))
+        assert {"/readyz", "/healthz"} <= routes, routes
 
 
 def test_receiver_deployment_is_redundant_scraped_and_exposed() -> None:
