@@ -117,6 +117,9 @@ class Settings(BaseSettings):
         "", description="Object types to sync, comma separated (empty: every mapped type)."
     )
     sync_group_id: str = Field("bridge-sync", description="Kafka consumer group of bridge sync.")
+    sync_max_batch: int = Field(
+        2000, ge=1, description="Most events one sync fetch handles (pooled into one set of upserts)."
+    )
     mapping_file: str | None = Field(
         None, description="TOML file overriding the default mappings (rename, drop, constants)."
     )

@@ -252,6 +252,7 @@ async def run_sync(
             dlq_topic=topics.sync_dlq,
             on_assigned=handler.on_assigned,
             on_revoked=handler.on_revoked,
+            max_records=settings.sync_max_batch,
         )
         if on_loop is not None:
             on_loop(loop)
