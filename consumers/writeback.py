@@ -91,7 +91,9 @@ class WritebackHandler:
         version = _version(env, header)
         key = f"writeback:{env.object_type}:{env.object_id}"
         known = self.state.get(tp.partition, key)
-        if known is not None and version <= known.version:
+        # Strictly older only: two edits can share a millisecond; exact repeats are caught by
+        # the event-id check above.
+        if known is not None and version < known.version:
             return Result(Outcome.STALE)
         changed = header.get("changedFields") if header else None  # outbound: every field
         if env.object_type in ("Account", "Contact"):
