@@ -45,8 +45,14 @@ EXPECTED_FUTURE_SETTINGS = {
     "BRIDGE_CHARGEBEE_API_KEY",
 }
 # The receiver's routes (DESIGN.md §5), checked against bridge.app when that module exists.
-RECEIVER_ROUTES = {"/webhooks/orb", "/webhooks/chargebee", "/webhooks/salesforce", "/healthz", "/readyz",
-                   "/metrics"}
+RECEIVER_ROUTES = {
+    "/webhooks/orb",
+    "/webhooks/chargebee",
+    "/webhooks/salesforce",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+}
 KUBERNETES_VERSIONS = ["1.30.0", kubernetes_validate.utils.latest_version()]
 BRIDGE_IMAGE = "billing-salesforce-bridge"
 
@@ -74,8 +80,10 @@ def _named(kind: str, name: str) -> dict[str, Any]:
 
 def _pod_specs() -> list[tuple[str, dict[str, Any]]]:
     specs = [(d["metadata"]["name"], d["spec"]["template"]["spec"]) for d in _by_kind("Deployment")]
-    specs += [(c["metadata"]["name"], c["spec"]["jobTemplate"]["spec"]["template"]["spec"])
-              for c in _by_kind("CronJob")]
+    specs += [
+        (c["metadata"]["name"], c["spec"]["jobTemplate"]["spec"]["template"]["spec"])
+        for c in _by_kind("CronJob")
+    ]
     return specs
 
 
@@ -106,6 +114,7 @@ def _dockerfile_stages() -> list[list[tuple[str, str]]]:
 
 # ---- every file -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path", _yaml_files(), ids=lambda p: str(p.relative_to(DEPLOY)))
 def test_every_deploy_yaml_file_parses_into_mappings(path: Path) -> None:
     docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
@@ -115,10 +124,18 @@ def test_every_deploy_yaml_file_parses_into_mappings(path: Path) -> None:
 
 # ---- Kubernetes -------------------------------------------------------------------------------
 
+
 def test_manifests_hold_every_required_kind() -> None:
     kinds = {o["kind"] for o in _k8s_objects()}
-    assert {"Namespace", "ConfigMap", "Secret", "Deployment", "Service", "CronJob",
-            "PodDisruptionBudget"} <= kinds
+    assert {
+        "Namespace",
+        "ConfigMap",
+        "Secret",
+        "Deployment",
+        "Service",
+        "CronJob",
+        "PodDisruptionBudget",
+    } <= kinds
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
@@ -273,6 +290,7 @@ def test_reconcile_cronjob_runs_once_a_day_without_overlap() -> None:
 
 # ---- settings referenced anywhere ---------------------------------------------------------------
 
+
 def _env_names() -> dict[str, set[str]]:
     names: dict[str, set[str]] = {}
 
@@ -282,8 +300,13 @@ def _env_names() -> dict[str, set[str]]:
 
     for cm in _by_kind("ConfigMap"):
         add(f"ConfigMap/{cm['metadata']['name']}", cm["data"])
-    env_secrets = {s["secretRef"]["name"] for _, spec in _pod_specs() for c in spec["containers"]
-                   for s in c.get("envFrom", []) if "secretRef" in s}
+    env_secrets = {
+        s["secretRef"]["name"]
+        for _, spec in _pod_specs()
+        for c in spec["containers"]
+        for s in c.get("envFrom", [])
+        if "secretRef" in s
+    }
     for secret in _by_kind("Secret"):
         if secret["metadata"]["name"] in env_secrets:
             add(f"Secret/{secret['metadata']['name']}", secret["stringData"])
@@ -303,16 +326,23 @@ def test_every_env_var_is_a_bridge_setting_or_an_expected_future_one() -> None:
     known = {f"BRIDGE_{field.upper()}" for field in Settings.model_fields}
     names = _env_names()
     assert len(names) > 10
-    unknown = {n: sorted(w) for n, w in names.items()
-               if not n.startswith("BRIDGE_") or n not in known | EXPECTED_FUTURE_SETTINGS}
+    unknown = {
+        n: sorted(w)
+        for n, w in names.items()
+        if not n.startswith("BRIDGE_") or n not in known | EXPECTED_FUTURE_SETTINGS
+    }
     assert not unknown
 
 
 def test_env_example_holds_no_real_secret() -> None:
-    secret_fields = {f"BRIDGE_{n.upper()}" for n, f in Settings.model_fields.items()
-                     if "SecretStr" in str(f.annotation)} | {"BRIDGE_ORB_API_KEY", "BRIDGE_CHARGEBEE_API_KEY"}
-    values = dict(ln.split("=", 1) for ln in ENV_EXAMPLE.read_text().splitlines()
-                  if ln.strip() and not ln.startswith("#"))
+    secret_fields = {
+        f"BRIDGE_{n.upper()}" for n, f in Settings.model_fields.items() if "SecretStr" in str(f.annotation)
+    } | {"BRIDGE_ORB_API_KEY", "BRIDGE_CHARGEBEE_API_KEY"}
+    values = dict(
+        ln.split("=", 1)
+        for ln in ENV_EXAMPLE.read_text().splitlines()
+        if ln.strip() and not ln.startswith("#")
+    )
     assert secret_fields & values.keys()
     for key in secret_fields & values.keys():
         assert values[key].startswith("change-me"), key
@@ -320,6 +350,7 @@ def test_env_example_holds_no_real_secret() -> None:
 
 
 # ---- compose ----------------------------------------------------------------------------------
+
 
 def test_compose_file_validates_against_the_compose_spec_schema() -> None:
     schema_file = resources.files("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json"
@@ -350,8 +381,12 @@ def test_compose_kafka_is_a_single_kraft_broker_and_controller() -> None:
     assert listeners <= protocol.keys()
     assert env["KAFKA_CONTROLLER_LISTENER_NAMES"] in listeners - advertised
     assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] in advertised
-    for key in ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
-                "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "KAFKA_DEFAULT_REPLICATION_FACTOR"):
+    for key in (
+        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR",
+        "KAFKA_DEFAULT_REPLICATION_FACTOR",
+    ):
         assert env[key] == "1", key
     assert kafka["healthcheck"]["test"]
     # The image refuses to start in KRaft mode without CLUSTER_ID: a base64url UUID (16 bytes).
@@ -363,8 +398,11 @@ def test_compose_bridge_services_run_known_roles_after_a_healthy_broker() -> Non
     roles = {name: s["command"][0] for name, s in services.items()}
     assert set(roles.values()) <= ROLES
     assert {"serve", "sync", "writeback", "listen"} <= set(roles.values())
-    internal = next(e for e in _compose()["services"]["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
-                    .split(",") if e.startswith("PLAINTEXT://"))
+    internal = next(
+        e
+        for e in _compose()["services"]["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"].split(",")
+        if e.startswith("PLAINTEXT://")
+    )
     for name, service in services.items():
         assert service["depends_on"]["kafka"]["condition"] == "service_healthy", name
         assert service["environment"]["BRIDGE_KAFKA_BOOTSTRAP"] == internal.removeprefix("PLAINTEXT://")
@@ -378,10 +416,16 @@ def test_compose_bridge_services_run_known_roles_after_a_healthy_broker() -> Non
 
 # ---- Dockerfile -------------------------------------------------------------------------------
 
+
 def test_dockerfile_passes_hadolint() -> None:
     hadolint = Path(sys.executable).parent / "hadolint"
-    result = subprocess.run([str(hadolint), "--no-color", str(DOCKERFILE)],
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [str(hadolint), "--no-color", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -389,8 +433,9 @@ def test_hadolint_rejects_a_dockerfile_that_ends_as_root(tmp_path: Path) -> None
     hadolint = Path(sys.executable).parent / "hadolint"
     rooted = tmp_path / "Dockerfile"
     rooted.write_text(DOCKERFILE.read_text().replace("USER 10001:10001", "USER root"))
-    result = subprocess.run([str(hadolint), "--no-color", str(rooted)],
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [str(hadolint), "--no-color", str(rooted)], capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode != 0
     assert "DL3002" in result.stdout
 
@@ -418,14 +463,23 @@ def test_dockerfile_final_stage_is_slim_python_non_root_and_enters_through_bridg
 
 def test_dockerfile_copies_everything_the_wheel_build_needs_and_dockerignore_keeps_it() -> None:
     hatch = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]
-    needed = [*hatch["packages"], *hatch.get("force-include", {}), "pyproject.toml", "constraints.txt",
-              "README.md"]
+    needed = [
+        *hatch["packages"],
+        *hatch.get("force-include", {}),
+        "pyproject.toml",
+        "constraints.txt",
+        "README.md",
+    ]
     copies = " ".join(a for k, a in _dockerfile_stages()[0] if k == "COPY")
-    patterns = [ln.strip() for ln in (ROOT / ".dockerignore").read_text().splitlines()
-                if ln.strip() and not ln.startswith("#")]
+    patterns = [
+        ln.strip()
+        for ln in (ROOT / ".dockerignore").read_text().splitlines()
+        if ln.strip() and not ln.startswith("#")
+    ]
     for path in needed:
-        assert any(path == src or path.startswith(src.rstrip("/") + "/")
-                   for src in copies.split()), f"{path} is not copied into the build stage"
+        assert any(path == src or path.startswith(src.rstrip("/") + "/") for src in copies.split()), (
+            f"{path} is not copied into the build stage"
+        )
         included = True  # .dockerignore semantics: the last matching pattern wins
         for pattern in patterns:
             negated = pattern.startswith("!")
@@ -451,7 +505,11 @@ def test_wheel_built_from_the_build_stage_copies_holds_both_packages_and_the_scr
                 shutil.copy(ROOT / source, target)
     result = subprocess.run(
         [sys.executable, "-c", "from hatchling.build import build_wheel; print(build_wheel('dist'))"],
-        cwd=context, capture_output=True, text=True, timeout=120, check=False,
+        cwd=context,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     with zipfile.ZipFile(context / "dist" / result.stdout.strip().splitlines()[-1]) as wheel:

@@ -70,6 +70,44 @@ async def _tenant(cb_url: str) -> tuple[ChargebeeClient, httpx.AsyncClient, str,
     return client, http, customers[0], plans[0]
 
 
+def _deal(org: Org, customer: str, price: str, *, stage: str, quantity: int) -> tuple[str, str]:
+    """An Account linked to a Chargebee customer and its Opportunity with one priced product."""
+    account = _human(
+        org, "Account", {"Name": "Acme", "Chargebee_Id__c": customer, "Sync_with_Chargebee__c": True}
+    )
+    product = _human(org, "Product2", {"Name": "Team plan"})
+    book = _human(org, "Pricebook2", {"Name": "Chargebee"})
+    entry = _human(
+        org,
+        "PricebookEntry",
+        {
+            "Pricebook2Id": book,
+            "Product2Id": product,
+            "UnitPrice": 49,
+            "IsActive": True,
+            "CB_Id__c": f"default_{price}",
+        },
+    )
+    opp = _human(
+        org,
+        "Opportunity",
+        {
+            "Name": "Acme deal",
+            "StageName": stage,
+            "CloseDate": "2026-12-31",
+            "AccountId": account,
+            "Pricebook2Id": book,
+            "Update_Chargebee__c": True,
+        },
+    )
+    _human(
+        org,
+        "OpportunityLineItem",
+        {"OpportunityId": opp, "PricebookEntryId": entry, "Quantity": quantity, "UnitPrice": 49},
+    )
+    return account, opp
+
+
 def _settled(loop: ConsumeLoop, n: int) -> bool:
     return sum(loop.stats.outcomes.values()) >= n
 
@@ -115,39 +153,7 @@ async def test_won_opportunity_creates_exactly_one_subscription(settings: Settin
         client, http, customer, price = await _tenant(cb_url)
         listed = client.list("subscriptions", {"customer_id[is]": customer})
         before = {x["subscription"]["id"] async for x in listed}
-        account = _human(
-            org, "Account", {"Name": "Acme", "Chargebee_Id__c": customer, "Sync_with_Chargebee__c": True}
-        )
-        product = _human(org, "Product2", {"Name": "Team plan"})
-        book = _human(org, "Pricebook2", {"Name": "Chargebee"})
-        entry = _human(
-            org,
-            "PricebookEntry",
-            {
-                "Pricebook2Id": book,
-                "Product2Id": product,
-                "UnitPrice": 49,
-                "IsActive": True,
-                "CB_Id__c": f"default_{price}",
-            },
-        )
-        opp = _human(
-            org,
-            "Opportunity",
-            {
-                "Name": "Acme deal",
-                "StageName": "Negotiation",
-                "CloseDate": "2026-12-31",
-                "AccountId": account,
-                "Pricebook2Id": book,
-                "Update_Chargebee__c": True,
-            },
-        )
-        _human(
-            org,
-            "OpportunityLineItem",
-            {"OpportunityId": opp, "PricebookEntryId": entry, "Quantity": 3, "UnitPrice": 49},
-        )
+        _account, opp = _deal(org, customer, price, stage="Negotiation", quantity=3)
         # A first attempt whose answer was lost after Chargebee committed it:
         body = {"subscription_items": [{"item_price_id": price, "quantity": 3}]}
         lost = await client.create_subscription_for_items(customer, body, f"opportunity-{opp}-won")
@@ -262,37 +268,7 @@ async def test_outbound_message_path_gives_the_same_single_subscription(settings
         org = Org(url)
         s = sync_settings(settings, url).model_copy(update={"salesforce_organization_id": None})
         client, http, customer, price = await _tenant(cb_url)
-        account = _human(org, "Account", {"Name": "Acme", "Chargebee_Id__c": customer})
-        product = _human(org, "Product2", {"Name": "Team plan"})
-        book = _human(org, "Pricebook2", {"Name": "Chargebee"})
-        entry = _human(
-            org,
-            "PricebookEntry",
-            {
-                "Pricebook2Id": book,
-                "Product2Id": product,
-                "UnitPrice": 49,
-                "IsActive": True,
-                "CB_Id__c": f"default_{price}",
-            },
-        )
-        opp = _human(
-            org,
-            "Opportunity",
-            {
-                "Name": "Acme deal",
-                "StageName": "Closed Won",
-                "CloseDate": "2026-12-31",
-                "AccountId": account,
-                "Pricebook2Id": book,
-                "Update_Chargebee__c": True,
-            },
-        )
-        _human(
-            org,
-            "OpportunityLineItem",
-            {"OpportunityId": opp, "PricebookEntryId": entry, "Quantity": 1, "UnitPrice": 49},
-        )
+        account, opp = _deal(org, customer, price, stage="Closed Won", quantity=1)
         listed = client.list("subscriptions", {"customer_id[is]": customer})
         before = {x["subscription"]["id"] async for x in listed}
         soap = (
