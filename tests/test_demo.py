@@ -29,3 +29,6 @@ async def test_demo_scenario_lands_skips_and_reports_what_it_says(kafka_bootstra
         "Opportunity.UPDATE",
     ]
     assert report.topics["billing.orb.events"] == 13  # the forged one was never stored
+    assert report.writeback["chargebee_city"] == "Palo Alto"
+    assert report.writeback["billing_calls"] >= 1
+    assert report.writeback["echo_writes"] == 0

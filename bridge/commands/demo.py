@@ -98,9 +98,11 @@ def demo() -> None:
         f"listener: {report.cdc.get('published', 0)} published, "
         f"{report.cdc.get('echo', 0)} of the bridge's own writes dropped as echoes"
     )
+    wb = report.writeback
     console.print(
-        "[dim]Writeback of these changes to Orb/Chargebee is not built yet; they wait "
-        "in salesforce.changes for it.[/dim]"
+        f"8. Writeback: Ann's Account edit reached Chargebee with {wb.get('billing_calls')} billing "
+        f"call(s) (customer cb_hooli billing city now: {wb.get('chargebee_city')}); Chargebee's "
+        f"webhook about it cost {wb.get('echo_writes')} Salesforce writes (no echo)."
     )
     dlq = Table(title=f"7. Dead letters ({len(report.dead_letters)}): parked, the rest went on")
     for col in ("event", "error code", "message"):

@@ -26,20 +26,24 @@ from pydantic import SecretStr
 from starlette.applications import Starlette
 
 from bridge.app import create_app as create_receiver
+from bridge.billing.chargebee import ChargebeeClient
 from bridge.events import decode_headers
 from bridge.kafka import Topics, ensure_topics, make_producer, partitions_of
-from bridge.mapping import build_mapper
+from bridge.mapping import build_mapper, default_mappings
 from bridge.salesforce.cdc import CdcListener
 from bridge.salesforce.factory import salesforce_client
 from bridge.sandbox import payloads as p
+from bridge.sandbox.chargebee.app import create_app as create_chargebee
 from bridge.sandbox.salesforce.app import create_app as create_salesforce
 from bridge.settings import Settings
 from bridge.sources.orb import sign
 from consumers.loop import ConsumeLoop
 from consumers.sync import run_sync
+from consumers.writeback import WritebackHandler, run_writeback
 
 ORB_SECRET = "whsec_demo"
 CB_USER, CB_PASSWORD = "chargebee-demo", "demo-password"
+CB_API_KEY = "test_sandbox_key"
 SYNCED_OBJECTS = (
     "OrbCustomer__c",
     "OrbPlan__c",
@@ -87,6 +91,7 @@ class DemoReport:
     side_by_side: list[tuple[str, str, str, str]] = field(default_factory=list)
     seconds: float = 0.0
     topic_prefix: str = ""
+    writeback: dict[str, Any] = field(default_factory=dict)
 
 
 def scenario() -> list[Webhook]:
@@ -267,8 +272,11 @@ async def run_demo(kafka_bootstrap: str, say: Callable[[str], None]) -> DemoRepo
         await ensure_topics(settings)
         say(f"Salesforce sandbox at {sf_url}; topics prefixed {settings.topic_prefix!r}")
         control = httpx.AsyncClient(base_url=sf_url, timeout=10)
-        async with _serve(create_receiver(settings), "on") as receiver_url:
-            say(f"receiver at {receiver_url}")
+        async with (
+            _serve(create_chargebee(api_key=CB_API_KEY), "on") as cb_url,
+            _serve(create_receiver(settings), "on") as receiver_url,
+        ):
+            say(f"receiver at {receiver_url}; Chargebee sandbox at {cb_url}")
             stop = asyncio.Event()
             loops: list[ConsumeLoop] = []
             sync_task = asyncio.create_task(
@@ -280,6 +288,27 @@ async def run_demo(kafka_bootstrap: str, say: Callable[[str], None]) -> DemoRepo
             await producer.start()
             listener = CdcListener(settings, http, sf.tokens, sf, producer)
             listen_task = asyncio.create_task(listener.run(stop))
+            chargebee = ChargebeeClient(http, f"{cb_url}/api/v2", CB_API_KEY)
+            # The site already knows Hooli (created before any webhook endpoint existed).
+            await chargebee.create_customer(
+                {
+                    "id": "cb_hooli",
+                    "company": "Hooli XYZ",
+                    "first_name": "Gavin",
+                    "last_name": "Belson",
+                    "email": "gavin@hooli.test",
+                },
+                idempotency_key="demo-hooli",
+            )
+            handlers: list[WritebackHandler] = []
+
+            def writeback_handler(state: Any, producer: Any) -> WritebackHandler:
+                handlers.append(
+                    WritebackHandler(settings, sf, default_mappings(), state, producer, chargebee=chargebee)
+                )
+                return handlers[0]
+
+            writeback_task = asyncio.create_task(run_writeback(settings, stop, writeback_handler))
             try:
                 await _until(lambda: bool(loops) and loops[0].ready.is_set(), 30)
                 await asyncio.wait_for(listener.subscribed.wait(), 15)
@@ -287,14 +316,38 @@ async def run_demo(kafka_bootstrap: str, say: Callable[[str], None]) -> DemoRepo
                 accepted = sum(1 for w in report.webhooks if w[3] in (200, 202))
                 await _until(lambda: sum(loops[0].stats.outcomes.values()) >= accepted, 60)
                 say("billing → Salesforce settled; now a person edits Salesforce")
+                await http.put(
+                    f"{cb_url}/_sandbox/webhooks/endpoints",
+                    json={
+                        "endpoints": [
+                            {
+                                "url": f"{receiver_url}/webhooks/chargebee",
+                                "username": CB_USER,
+                                "password": CB_PASSWORD,
+                            }
+                        ]
+                    },
+                )
+                await _until(lambda: bool(handlers), 30)
+                writes_before = await _collections_calls(control)
+                settled_before = sum(loops[0].stats.outcomes.values())
                 await _human_edits(control, listener, report)
+                await _until(lambda: handlers[0].billing_calls >= 1, 20)
+                # The expectation and Chargebee's own webhook about the change both reach sync.
+                await _until(lambda: sum(loops[0].stats.outcomes.values()) >= settled_before + 2, 20)
                 await asyncio.sleep(1.0)  # let the bridge's own writes come back as CDC echoes
+                customer = (await chargebee.retrieve("customers", "cb_hooli"))["customer"]
+                report.writeback = {
+                    "billing_calls": handlers[0].billing_calls,
+                    "chargebee_city": (customer.get("billing_address") or {}).get("city"),
+                    "echo_writes": await _collections_calls(control) - writes_before,
+                }
                 report.sync_outcomes = dict(loops[0].stats.outcomes)
                 report.sync_retries = loops[0].stats.retries
                 report.cdc = dict(listener.stats.outcomes)
             finally:
                 stop.set()
-                await asyncio.gather(sync_task, listen_task, return_exceptions=True)
+                await asyncio.gather(sync_task, listen_task, writeback_task, return_exceptions=True)
                 await producer.stop()
                 await http.aclose()
         await _collect(settings, control, report)
@@ -302,6 +355,11 @@ async def run_demo(kafka_bootstrap: str, say: Callable[[str], None]) -> DemoRepo
     report.seconds = time.monotonic() - began
     report.topic_prefix = base.topic_prefix
     return report
+
+
+async def _collections_calls(control: httpx.AsyncClient) -> int:
+    counts = (await control.get("/_sandbox/counts")).json()["by_kind"]
+    return sum(v for k, v in counts.items() if k.startswith("collections"))
 
 
 async def _deliver(url: str, hooks: list[Webhook], report: DemoReport, say: Callable[[str], None]) -> None:
@@ -349,7 +407,10 @@ async def _human_edits(control: httpx.AsyncClient, listener: CdcListener, report
     if hooli is not None:
         await control.patch(
             f"/_sandbox/records/Account/{hooli['Id']}",
-            json={"user": "Ann Lee (Sales Ops)", "fields": {"BillingCity": "Palo Alto"}},
+            json={
+                "user": "Ann Lee (Sales Ops)",
+                "fields": {"BillingCity": "Palo Alto", "Sync_with_Chargebee__c": True},
+            },
         )
     opp = await control.post(
         "/_sandbox/records/Opportunity",
