@@ -241,3 +241,18 @@ async def partitions_of(settings: Settings, topic: str) -> list[TopicPartition]:
     finally:
         await admin.close()
     return sorted(TopicPartition(topic, p["partition"]) for p in described.get("partitions", []))
+
+
+async def delete_topics_with_prefix(settings: Settings, prefix: str) -> list[str]:
+    """Delete every topic whose name starts with `prefix` (demo and benchmark clean-up)."""
+    if not prefix:
+        raise ValueError("refusing to delete topics without a prefix")
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if doomed:
+            await admin.delete_topics(doomed)
+        return doomed
+    finally:
+        await admin.close()

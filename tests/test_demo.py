@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from conftest import _delete_topics
-
 from bridge.sandbox.demo import run_demo, summarize_calls
 
 
 async def test_demo_scenario_lands_skips_and_reports_what_it_says(kafka_bootstrap: str) -> None:
     lines: list[str] = []
     report = await run_demo(kafka_bootstrap, lines.append)
-    await _delete_topics(kafka_bootstrap, report.topic_prefix)
     statuses = [status for *_, status in report.webhooks]
     assert statuses.count(401) == 1  # the forged delivery, and only it
     assert all(s == 200 for s in statuses if s != 401)
@@ -32,3 +29,10 @@ async def test_demo_scenario_lands_skips_and_reports_what_it_says(kafka_bootstra
     assert report.writeback["chargebee_city"] == "Palo Alto"
     assert report.writeback["billing_calls"] >= 1
     assert report.writeback["echo_writes"] == 0
+    from bridge.kafka import delete_topics_with_prefix
+    from bridge.settings import Settings
+
+    leftovers = await delete_topics_with_prefix(
+        Settings(kafka_bootstrap=kafka_bootstrap), report.topic_prefix
+    )
+    assert leftovers == []  # the demo removed its own topics

@@ -28,7 +28,7 @@ from starlette.applications import Starlette
 from bridge.app import create_app as create_receiver
 from bridge.billing.chargebee import ChargebeeClient
 from bridge.events import decode_headers
-from bridge.kafka import Topics, ensure_topics, make_producer, partitions_of
+from bridge.kafka import Topics, delete_topics_with_prefix, ensure_topics, make_producer, partitions_of
 from bridge.mapping import build_mapper, default_mappings
 from bridge.salesforce.cdc import CdcListener
 from bridge.salesforce.factory import salesforce_client
@@ -352,6 +352,8 @@ async def run_demo(kafka_bootstrap: str, say: Callable[[str], None]) -> DemoRepo
                 await http.aclose()
         await _collect(settings, control, report)
         await control.aclose()
+        # Each run has its own topics; leaving them would slowly fill the local broker.
+        await delete_topics_with_prefix(settings, settings.topic_prefix)
     report.seconds = time.monotonic() - began
     report.topic_prefix = base.topic_prefix
     return report
