@@ -14,7 +14,6 @@ import asyncio
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,30 +28,13 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.processes import free_port, start  # noqa: E402
 from bridge.kafka import Topics  # noqa: E402
 from bridge.local_kafka import LocalKafka, broker_answers  # noqa: E402
 from bridge.settings import Settings  # noqa: E402
 from bridge.sources.orb import sign  # noqa: E402
 
 SECRET = "whsec_bench"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit(f"server on {port} did not start: {' '.join(cmd)}")
 
 
 def wrk_script(body: bytes, timestamp: str) -> str:

@@ -120,3 +120,12 @@ class TopicReader:
                     f"reading {self.topic} stalled: no records for {idle_timeout:.0f}s "
                     f"before the range end of partitions {sorted(todo)}"
                 )
+
+    async def read_all(self) -> AsyncIterator[Record]:
+        """Every record the topic holds now, per partition in offset order."""
+        partitions = await self.partitions()
+        ranges = [
+            PartitionRange(p, first, end) for p, (first, end) in (await self.bounds(partitions)).items()
+        ]
+        async for record in self.read(ranges):
+            yield record

@@ -30,6 +30,7 @@ from bridge.billing.chargebee import ChargebeeClient
 from bridge.events import decode_headers
 from bridge.kafka import Topics, delete_topics_with_prefix, ensure_topics, make_producer, partitions_of
 from bridge.mapping import build_mapper, default_mappings
+from bridge.ops.reading import TopicReader
 from bridge.salesforce.cdc import CdcListener
 from bridge.salesforce.factory import salesforce_client
 from bridge.sandbox import payloads as p
@@ -498,22 +499,8 @@ async def _collect(settings: Settings, control: httpx.AsyncClient, report: DemoR
 
 
 async def _read_records(settings: Settings, topic: str) -> list[tuple[bytes, dict[str, str]]]:
-    from aiokafka import AIOKafkaConsumer
-
-    tps = await partitions_of(settings, topic)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
-    await consumer.start()
-    try:
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        out: list[tuple[bytes, dict[str, str]]] = []
-        while sum(ends.values()) > len(out):
-            for recs in (await consumer.getmany(timeout_ms=500)).values():
-                out.extend((r.value, decode_headers(r.headers)) for r in recs)
-        return out
-    finally:
-        await consumer.stop()
+    async with TopicReader(settings, topic) as reader:
+        return [(r.value, decode_headers(r.headers)) async for r in reader.read_all()]
 
 
 async def _until(cond: Callable[[], bool], timeout: float) -> None:

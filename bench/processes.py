@@ -1,0 +1,29 @@
+"""What the benchmarks share: free loopback ports and servers started as child processes."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+
+
+def free_port() -> int:
+    """A port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start(cmd: list[str], env: dict[str, str], port: int | None = None) -> subprocess.Popen[bytes]:
+    """Start `cmd`; with `port`, wait until it accepts connections there (10 s at most)."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if port is None:
+        return proc
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit(f"{' '.join(cmd)} did not start on port {port}")
