@@ -73,12 +73,18 @@ class SalesforceClient:
         body: Any = None,
         params: dict[str, str] | None = None,
         kind: str = "rest",
+        raw: tuple[bytes, str] | None = None,
+        accept: str = "application/json",
     ) -> httpx.Response:
-        """One API call (path relative to the instance), refreshed once on an expired session."""
+        """One API call (path relative to the instance), refreshed once on an expired session.
+
+        `body` is sent as JSON; `raw` as (bytes, content type) instead (Bulk API CSV uploads)."""
         await self.budget.acquire()
         token = await self.tokens.token()
         for attempt in (1, 2):
-            resp = await self._send(method, path, body, params, token.access_token, token.instance_url, kind)
+            resp = await self._send(
+                method, path, body, params, token.access_token, token.instance_url, kind, raw, accept
+            )
             if resp.status_code <= 300:  # 300: several records match an external id
                 return resp
             error = classify_response(resp.status_code, _json(resp), _retry_after(resp))
@@ -97,10 +103,12 @@ class SalesforceClient:
         access_token: str,
         instance_url: str,
         kind: str,
+        raw: tuple[bytes, str] | None = None,
+        accept: str = "application/json",
     ) -> httpx.Response:
         headers = {
             "Authorization": f"Bearer {access_token}",
-            "Accept": "application/json",
+            "Accept": accept,
             "Sforce-Call-Options": f"client={self.client_name}",
         }
         if self.allow_duplicates:
@@ -109,6 +117,8 @@ class SalesforceClient:
         if body is not None:
             headers["Content-Type"] = "application/json"
             content = orjson.dumps(body)
+        elif raw is not None:
+            content, headers["Content-Type"] = raw
         url = path if path.startswith("http") else f"{instance_url.rstrip('/')}{path}"
         self.calls[kind] += 1
         try:
