@@ -118,7 +118,30 @@ class Settings(BaseSettings):
     )
     sync_group_id: str = Field("bridge-sync", description="Kafka consumer group of bridge sync.")
     sync_max_batch: int = Field(
-        2000, ge=1, description="Most events one sync fetch handles (pooled into one set of upserts)."
+        10_000,
+        ge=1,
+        description="Most events one sync batch handles (pooled into one set of upserts); at "
+        "least BRIDGE_SYNC_BULK_THRESHOLD for the Bulk API path to be reachable.",
+    )
+    sync_batch_linger_ms: int = Field(
+        250,
+        ge=0,
+        description="While more events wait in Kafka, keep fetching for up to this long to fill "
+        "a batch (a large lag then becomes few large writes; no lag adds no wait).",
+    )
+    sync_bulk_threshold: int = Field(
+        10_000,
+        ge=1,
+        description="Records of one SObject in one batch from which the sync upserts them with a "
+        "Bulk API 2.0 job instead of sObject Collections.",
+    )
+    sync_bulk_poll_max_seconds: float = Field(
+        5.0, gt=0, description="Longest pause between two polls of a Bulk API 2.0 job's state."
+    )
+    sync_bulk_job_timeout_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="A Bulk API 2.0 job not finished after this long is aborted and its records retried.",
     )
     mapping_file: str | None = Field(
         None, description="TOML file overriding the default mappings (rename, drop, constants)."

@@ -95,6 +95,7 @@ class ConsumeLoop:
         on_assigned: PartitionsHook | None = None,
         on_revoked: PartitionsHook | None = None,
         max_records: int = 1000,
+        linger_ms: int = 0,
         backoff_base: float = 0.2,
         backoff_cap: float = 30.0,
     ) -> None:
@@ -107,6 +108,7 @@ class ConsumeLoop:
         self._on_assigned = on_assigned
         self._on_revoked = on_revoked
         self.max_records = max_records
+        self.linger_ms = linger_ms
         self.stats = LoopStats()
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
@@ -128,8 +130,8 @@ class ConsumeLoop:
         try:
             while not stop.is_set():
                 self._resume_due()
-                fetched = await self.consumer.getmany(timeout_ms=200, max_records=self.max_records)
-                batch = {
+                fetched = await self._fetch()
+                batch: Batch = {
                     tp: records
                     for tp, records in fetched.items()
                     # paused while the batch was fetched, or revoked meanwhile
@@ -141,6 +143,32 @@ class ConsumeLoop:
         finally:
             await self.consumer.stop()
             await self.producer.stop()
+
+    async def _fetch(self) -> dict[TopicPartition, list[Record]]:
+        """What is ready now, topped up while more keeps arriving (a lag) for up to `linger_ms`.
+
+        One fetch holds at most about 1 MB per partition; a large lag gathered over several
+        fetches into one batch becomes few large writes (Bulk API above its threshold). Memory
+        stays bounded by `max_records`; with no lag the first empty top-up ends the wait.
+        """
+        assert self.consumer is not None
+        fetched = await self.consumer.getmany(timeout_ms=200, max_records=self.max_records)
+        batch = {tp: list(records) for tp, records in fetched.items() if records}
+        total = sum(len(r) for r in batch.values())
+        deadline = time.monotonic() + self.linger_ms / 1000
+        while total and total < self.max_records:
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            if left_ms <= 0:
+                break
+            more = await self.consumer.getmany(
+                timeout_ms=min(left_ms, 100), max_records=self.max_records - total
+            )
+            if not any(more.values()):
+                break
+            for tp, records in more.items():
+                batch.setdefault(tp, []).extend(records)
+                total += len(records)
+        return batch
 
     async def _assigned(self, tps: set[TopicPartition]) -> None:
         self.assigned |= tps

@@ -19,3 +19,8 @@ CONSUMER_LAG = Gauge(
     "Records between the consumer's position and the partition end.",
     ["consumer", "topic", "partition"],
 )
+UPSERTS = Counter(
+    "bridge_sync_upserted_records_total",
+    "Records sent to Salesforce by the sync, by write path (collections or bulk) and SObject.",
+    ["path", "sobject"],
+)

@@ -2,7 +2,8 @@
 
 Per partition batch: decode, drop repeated event ids, map, then the version guard (stale or
 unchanged writes cost zero API calls), coalesce writes to the same record into the newest,
-upsert per SObject in dependency order through sObject Collections (≤ 200 a call), record
+upsert per SObject in dependency order through sObject Collections (≤ 200 a call; a Bulk
+API 2.0 job above `BRIDGE_SYNC_BULK_THRESHOLD` records, see `consumers/upserts.py`), record
 the new state, and give every event one outcome for the consume loop.
 """
 
@@ -24,6 +25,7 @@ from bridge.settings import Settings
 from consumers.loop import Batch, ConsumeLoop
 from consumers.outcomes import Outcome, Result
 from consumers.state import RecordState, StateStore
+from consumers.upserts import Upserter
 
 ORIGIN_HEADER = "bridge-origin"
 ORIGIN_WRITEBACK = "writeback"
@@ -82,6 +84,7 @@ class SyncHandler:
         self.state = state
         self.producer = producer
         self.recent = RecentIds()
+        self.upserter = Upserter(settings, salesforce)
         # States of records the bridge itself changed in billing (writeback): noted, not written.
         self._expected: dict[int, dict[str, RecordState]] = defaultdict(dict)
 
@@ -203,7 +206,7 @@ class SyncHandler:
         for (_, sobject, ext_field), group in sorted(by_object.items(), key=lambda kv: kv[0]):
             # create_only / fill_if_empty fields go only to records the bridge never wrote.
             payload = [p.write.body(creating=p.creating) for p in group]
-            results = await self.salesforce.upsert_many(sobject, ext_field, payload)
+            results = await self.upserter.upsert(sobject, ext_field, payload)
             applied: dict[int, dict[str, RecordState]] = defaultdict(dict)
             for p, res in zip(group, results, strict=True):
                 if res.success:
@@ -253,6 +256,7 @@ async def run_sync(
             on_assigned=handler.on_assigned,
             on_revoked=handler.on_revoked,
             max_records=settings.sync_max_batch,
+            linger_ms=settings.sync_batch_linger_ms,
         )
         if on_loop is not None:
             on_loop(loop)
