@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bridge import __version__
-from bridge.commands import config, consumers, demo, dlq, kafka, mapping, replay, sandbox, serve
+from bridge.commands import config, consumers, demo, dlq, kafka, mapping, replay, sandbox, schema, serve
 
 app = typer.Typer(
     name="bridge",
@@ -25,6 +25,7 @@ app.command("writeback")(consumers.writeback)
 app.command("replay")(replay.replay)
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(config.app, name="config")
+app.add_typer(schema.app, name="schema")
 
 
 @app.command()
