@@ -143,3 +143,4 @@ def test_a_role_that_cannot_start_stops_the_process_with_exit_1(settings: Settin
     assert code == 1, proc.log()
     assert "receiver could not start" in proc.log()
     assert '"sync_stopped"' in proc.log()  # the healthy role was stopped cleanly, not abandoned
+    assert "Unclosed AIOKafkaProducer" not in proc.log()  # the producer it had begun to open is closed
