@@ -52,7 +52,8 @@ class PeriodicJob:
 async def run_periodic(
     job: PeriodicJob, stop: asyncio.Event, now: Callable[[], datetime] = lambda: datetime.now(UTC)
 ) -> None:
-    """Run `job` at each scheduled time until `stop`; a failed run is logged, the next one still comes."""
+    """Run `job` at each scheduled time until `stop` (which also interrupts a run in progress);
+    a failed run is logged and the next one still comes."""
     while not stop.is_set():
         due = job.schedule.next_after(now())
         log.info("periodic_job_scheduled", job=job.name, at=due.isoformat())
@@ -61,12 +62,24 @@ async def run_periodic(
             await asyncio.wait_for(stop.wait(), timeout=delay)
         if stop.is_set():
             return
+        running = asyncio.ensure_future(job.job())
+        stopped = asyncio.ensure_future(stop.wait())
         try:
-            result = await job.job()
-            log.info("periodic_job_done", job=job.name, result=str(result)[:500])
-        except Exception as exc:
+            await asyncio.wait({running, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+        if not running.done():
+            # A stop must not wait for a long job; an interrupted run is simply run again next time.
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+            log.info("periodic_job_interrupted", job=job.name)
+            return
+        if (exc := running.exception()) is not None:
             # One failed reconcile must not take the receiver and consumers down with it.
             log.error("periodic_job_failed", job=job.name, error=repr(exc))
+        else:
+            log.info("periodic_job_done", job=job.name, result=str(running.result())[:500])
 
 
 async def run_roles(

@@ -144,6 +144,24 @@ async def test_periodic_job_waits_for_its_time_and_the_stop_cancels_the_wait() -
     assert calls == []
 
 
+async def test_a_stop_interrupts_a_periodic_job_in_progress_without_failing() -> None:
+    stop = asyncio.Event()
+    cancelled: list[bool] = []
+
+    async def long_job() -> None:
+        stop.set()  # the operator stops the bridge while the job runs
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    await run_periodic(
+        PeriodicJob("reconcile", parse("every 1h"), long_job), stop, now=_jumping_clock(timedelta(hours=1))
+    )
+    assert cancelled == [True]
+
+
 async def test_periodic_jobs_run_beside_roles_and_stop_with_them() -> None:
     stop = asyncio.Event()
     log: list[str] = []
