@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install kafka kafka-stop test lint demo bench clean
+.PHONY: install kafka kafka-stop run test lint demo bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=python3.x (>= 3.11)"; exit 1; }
@@ -21,6 +21,10 @@ kafka: $(STAMP)
 
 kafka-stop: $(STAMP)
 	$(BIN)/bridge kafka stop
+
+# Every role in one process against the local broker; settings from BRIDGE_* or bridge.toml.
+run: kafka
+	$(BIN)/bridge run $(RUN_ARGS)
 
 test: $(STAMP)
 	$(BIN)/bridge kafka fetch

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bridge import __version__
-from bridge.commands import config, consumers, demo, dlq, kafka, mapping, replay, sandbox, schema, serve
+from bridge.commands import config, consumers, demo, dlq, kafka, mapping, replay, run, sandbox, schema, serve
 
 app = typer.Typer(
     name="bridge",
@@ -22,6 +22,7 @@ app.command("serve")(serve.serve)
 app.command("sync")(consumers.sync)
 app.command("listen")(consumers.listen)
 app.command("writeback")(consumers.writeback)
+app.command("run")(run.run)
 app.command("replay")(replay.replay)
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(config.app, name="config")

@@ -46,6 +46,10 @@ class Publisher:
             try:
                 await producer.start()
                 await ensure_topics(self.settings)
+            except asyncio.CancelledError:  # stopped while connecting: close what was opened
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                raise
             except Exception as exc:
                 with contextlib.suppress(Exception):
                     await producer.stop()

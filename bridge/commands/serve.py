@@ -5,8 +5,8 @@ from __future__ import annotations
 import typer
 import uvicorn
 
-from bridge.app import create_app
 from bridge.logs import configure_logging
+from bridge.roles import receiver_config
 from bridge.settings import Settings
 
 
@@ -17,16 +17,4 @@ def serve(
     """Receive Orb, Chargebee and Salesforce webhooks and publish them to Kafka."""
     settings = Settings()
     configure_logging(settings.log_level, settings.log_json)
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.http_host,
-        port=port or settings.http_port,
-        http="httptools",
-        loop="uvloop",
-        log_level="warning",
-        # Bounded on purpose: slow or idle clients must not pin memory or sockets.
-        timeout_keep_alive=5,
-        limit_concurrency=2000,
-        h11_max_incomplete_event_size=16 * 1024,
-        timeout_graceful_shutdown=20,
-    )
+    uvicorn.Server(receiver_config(settings, host, port)).run()

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import random
 from collections import Counter
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -180,9 +181,12 @@ class CdcListener:
                 )
                 await client.subscribe(channel, NEWEST)
         self.subscribed.set()
+        log.info("cdc_subscribed", channels=list(self.channels))
         try:
             while not stop.is_set():
-                events = await client.connect()
+                events = await _unless_stopped(client.connect(), stop)
+                if events is None:
+                    break
                 if events:
                     await self._publish(events)
                 await sleep_advised(client.session)
@@ -292,3 +296,23 @@ class CdcListener:
 async def _sleep_or_stop(stop: asyncio.Event, delay: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), delay)
+
+
+async def _unless_stopped(poll: Coroutine[Any, Any, list[Event]], stop: asyncio.Event) -> list[Event] | None:
+    """The long poll's events, or None once `stop` is set first (the poll is abandoned).
+
+    A long poll lasts up to 110 s; shutdown must not wait for it. Abandoning it loses nothing:
+    the replay position moves only after a publish, so a restart receives those events again.
+    """
+    polling = asyncio.ensure_future(poll)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({polling, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if polling.done():
+        return polling.result()
+    polling.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await polling
+    return None
