@@ -1,5 +1,6 @@
 """`bridge writeback`: Salesforce changes (CDC or outbound messages) → Orb / Chargebee.
 
+- Account with no billing customer yet: one is created (see `consumers/new_customer.py`).
 - Account / Contact: only the mapped fields that changed flow back, by the reverse mappings
   declared in `bridge/mapping` (Chargebee: only while "Sync with Chargebee" is checked; Orb:
   the customer whose `external_customer_id` is the Account Id).
@@ -21,6 +22,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from bridge.billing.chargebee import ChargebeeClient
+from bridge.billing.errors import BillingApiError
 from bridge.billing.orb import OrbClient
 from bridge.errors import BadInput
 from bridge.events import Envelope
@@ -30,6 +32,7 @@ from bridge.mapping.reverse import ReverseUpdate, reverse_update
 from bridge.salesforce.client import SalesforceClient
 from bridge.settings import Settings
 from consumers.loop import Batch, ConsumeLoop
+from consumers.new_customer import NewCustomer
 from consumers.outcomes import Outcome, Result
 from consumers.salesforce_records import read_record
 from consumers.state import RecordState, StateStore
@@ -64,12 +67,19 @@ class WritebackHandler:
         self.site = chargebee_site
         self.recent = RecentIds()
         self.won = WonOpportunity(salesforce, orb=orb, chargebee=chargebee, chargebee_site=chargebee_site)
+        self.new_customer = NewCustomer(
+            salesforce,
+            self.mappings,
+            chargebee=chargebee,
+            orb=orb,
+            create_orb_customers=settings.orb_create_customers,
+        )
         self._update_calls = 0
 
     @property
     def billing_calls(self) -> int:
         """Billing API calls that changed something (updates and creates)."""
-        return self._update_calls + self.won.calls
+        return self._update_calls + self.won.calls + self.new_customer.calls
 
     async def on_assigned(self, tps: set[TopicPartition]) -> None:
         await self.state.restore({tp.partition for tp in tps})
@@ -120,8 +130,13 @@ class WritebackHandler:
         record = await read_record(self.salesforce, sobject, record_id)
         if record is None:
             return Result(Outcome.NOOP, detail="record no longer exists")
-        updates = [u for m in self.mappings if (u := reverse_update(m, sobject, record, changed))]
-        applied = False
+        created = await self.new_customer.handle(record) if sobject == "Account" else set()
+        updates = [
+            u
+            for m in self.mappings
+            if m.source not in created and (u := reverse_update(m, sobject, record, changed))
+        ]
+        applied = bool(created)
         for update in updates:
             applied = await self._apply(update) or applied
         return Result(Outcome.APPLIED if applied else Outcome.NOOP)
@@ -142,7 +157,12 @@ class WritebackHandler:
             return True
         if update.source == "orb" and self.orb is not None:
             if update.billing_key == "external_customer_id":
-                await self.orb.update_customer_by_external_id(update.key, values)
+                try:
+                    await self.orb.update_customer_by_external_id(update.key, values)
+                except BillingApiError as exc:
+                    if exc.status == 404:
+                        return False  # an Account no Orb customer is linked to: nothing to do
+                    raise
             else:
                 await self.orb.update_customer(update.key, values)
             self._update_calls += 1

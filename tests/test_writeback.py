@@ -394,3 +394,65 @@ async def test_orb_key_reused_with_another_body_is_a_permanent_conflict_not_a_se
                 raise AssertionError("the same key with another body was accepted")
             after = [x["plan"]["id"] async for x in orb.list("/subscriptions", {"customer_id[]": customer})]
             assert sorted(after) == sorted([*before, plans[0]])  # one created, none for the refusal
+
+
+async def test_account_marked_for_chargebee_gets_one_customer_and_its_id_without_echo(
+    settings: Settings,
+) -> None:
+    with salesforce_sandbox(long_poll_timeout=0.3) as url, serve(create_chargebee()) as cb_url:
+        org = Org(url)
+        s = sync_settings(settings, url)
+        client, http, _, _ = await _tenant(cb_url)
+        async with listening(s) as listener, writing_back(s, cb_url) as (loop, handler):
+            account = _human(
+                org, "Account", {"Name": "Globex", "BillingCity": "Paris", "Sync_with_Chargebee__c": True}
+            )
+            await wait_for(
+                lambda: bool(org.by_ext("Account", "Id")[account].get("Chargebee_Id__c")), timeout=30
+            )
+            await wait_for(lambda: listener.stats.outcomes["echo"] >= 1)  # the id write, dropped
+            settled = sum(loop.stats.outcomes.values())
+            sent = await _redeliver(s, account.encode(), 1)  # the CREATE delivered twice
+            await wait_for(lambda: _settled(loop, settled + sent))
+            # As if the id had never reached the Account: Chargebee replays the first answer.
+            record = {**org.by_ext("Account", "Id")[account], "Chargebee_Id__c": None}
+            assert await handler.new_customer.handle(record) == {"chargebee"}
+        stored = org.by_ext("Account", "Id")[account]
+        mine = [
+            c["customer"] async for c in client.list("customers") if c["customer"].get("company") == "Globex"
+        ]
+        assert [c["id"] for c in mine] == [stored["Chargebee_Id__c"]]
+        assert mine[0]["billing_address"]["city"] == "Paris"
+        assert stored["Is_Synced__c"] is True
+        changes = await read_topic(s, Topics.from_settings(s).salesforce_changes)
+        assert len([r for r in changes if account.encode() in r.value]) == 1 + sent  # no echo published
+        await http.aclose()
+
+
+async def test_orb_customer_is_created_once_for_an_account_when_configured(settings: Settings) -> None:
+    from bridge.billing.orb import OrbClient
+    from bridge.sandbox.orb.app import create_app as create_orb
+
+    with salesforce_sandbox(long_poll_timeout=0.3) as url, serve(create_orb(api_keys="k")) as orb_url:
+        org = Org(url)
+        s = sync_settings(settings, url).model_copy(update={"orb_create_customers": True})
+        http = httpx.AsyncClient(timeout=30)
+        orb = OrbClient(http, f"{orb_url}/v1", "k")
+        async with listening(s), writing_back_to_orb(s, orb) as (loop, handler):
+            account = _human(org, "Account", {"Name": "Hooli"})  # no email: Orb needs one
+            await wait_for(lambda: _settled(loop, 1))  # and no Orb customer to update: a no-op
+            assert handler.billing_calls == 0
+            _human(
+                org, "Account", {"Orb_Billing_Email__c": "ap@hooli.test", "BillingCity": "Palo Alto"}, account
+            )
+            await wait_for(lambda: handler.billing_calls == 1, timeout=30)
+            settled = sum(loop.stats.outcomes.values())
+            sent = await _redeliver(s, account.encode(), 1)
+            await wait_for(lambda: _settled(loop, settled + sent))
+            assert handler.billing_calls == 1
+            assert loop.stats.outcomes["skipped_duplicate"] == sent
+        customers = [c async for c in orb.list("/customers") if c["external_customer_id"] == account]
+        assert len(customers) == 1
+        assert customers[0]["email"] == "ap@hooli.test"
+        assert customers[0]["billing_address"]["city"] == "Palo Alto"
+        await http.aclose()
