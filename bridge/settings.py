@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     )
     orb_api_key: SecretStr | None = Field(None, description="Orb API key (writeback, backfill).")
     chargebee_api_key: SecretStr | None = Field(None, description="Chargebee API key (writeback, backfill).")
+    orb_create_customers: bool = Field(
+        False,
+        description="Writeback: an Account with an Orb_Billing_Email__c and no Orb customer gets one "
+        "(external_customer_id = the Account Id).",
+    )
 
     # Sync
     sync_objects: str = Field(

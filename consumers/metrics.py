@@ -24,3 +24,14 @@ UPSERTS = Counter(
     "Records sent to Salesforce by the sync, by write path (collections or bulk) and SObject.",
     ["path", "sobject"],
 )
+# The figure that matters (DESIGN §4): rate(calls) / rate(records) = API calls per synced record.
+SYNC_API_CALLS = Counter(
+    "bridge_sync_salesforce_calls_total",
+    "Salesforce API calls made to write synced records, by SObject.",
+    ["sobject"],
+)
+SYNC_RECORDS_WRITTEN = Counter(
+    "bridge_sync_records_written_total",
+    "Records sync wrote to Salesforce successfully, by SObject.",
+    ["sobject"],
+)

@@ -13,6 +13,7 @@ import asyncio
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -20,9 +21,11 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from bridge.errors import BadInput, BridgeError, PermanentError, TransientError
 from bridge.events import Envelope, decode_headers
 from bridge.mapping import RecordWrite
+from bridge.mapping.transforms import sf_datetime
 from bridge.salesforce.client import SalesforceClient
 from bridge.settings import Settings
 from consumers.loop import Batch, ConsumeLoop
+from consumers.metrics import SYNC_API_CALLS, SYNC_RECORDS_WRITTEN
 from consumers.outcomes import Outcome, Result
 from consumers.state import RecordState, StateStore
 from consumers.upserts import Upserter
@@ -203,10 +206,16 @@ class SyncHandler:
         for p in pending:
             by_object[(p.write.rank, p.write.sobject, p.write.external_id_field)].append(p)
         transient: TransientError | None = None
+        synced_at = sf_datetime(datetime.now(UTC))  # sync status: stamped, not part of the digest
         for (_, sobject, ext_field), group in sorted(by_object.items(), key=lambda kv: kv[0]):
             # create_only / fill_if_empty fields go only to records the bridge never wrote.
-            payload = [p.write.body(creating=p.creating) for p in group]
-            results = await self.upserter.upsert(sobject, ext_field, payload)
+            payload = [p.write.body(creating=p.creating, synced_at=synced_at) for p in group]
+            calls_before = sum(self.salesforce.calls.values())
+            try:
+                results = await self.upserter.upsert(sobject, ext_field, payload)
+            finally:
+                SYNC_API_CALLS.labels(sobject).inc(sum(self.salesforce.calls.values()) - calls_before)
+            SYNC_RECORDS_WRITTEN.labels(sobject).inc(sum(1 for r in results if r.success))
             applied: dict[int, dict[str, RecordState]] = defaultdict(dict)
             for p, res in zip(group, results, strict=True):
                 if res.success:

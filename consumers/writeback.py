@@ -1,12 +1,14 @@
 """`bridge writeback`: Salesforce changes (CDC or outbound messages) → Orb / Chargebee.
 
+- Account with no billing customer yet: one is created (see `consumers/new_customer.py`).
 - Account / Contact: only the mapped fields that changed flow back, by the reverse mappings
   declared in `bridge/mapping` (Chargebee: only while "Sync with Chargebee" is checked; Orb:
   the customer whose `external_customer_id` is the Account Id).
-- Opportunity → Closed Won (with "Update Chargebee" checked): one Chargebee subscription from
-  the Opportunity's line items, created with the idempotency key `opportunity-<Id>-won`, so a
-  duplicate event, a replay or a retry after a timeout never creates a second one; its id is
-  written back onto the Opportunity (that write returns through CDC as an echo and is dropped).
+- Opportunity → Closed Won: one Chargebee subscription (with "Update Chargebee" checked) and/or
+  one Orb subscription (with an `Orb_Plan__c` chosen), created with the idempotency key
+  `opportunity-<Id>-won`, so a duplicate event, a replay or a retry after a timeout never
+  creates a second one; the id is written back onto the Opportunity (that write returns
+  through CDC as an echo and is dropped). See `consumers/won_opportunity.py`.
 - Version guard: a change older than the last one applied to that record is skipped.
 """
 
@@ -20,8 +22,9 @@ from typing import Any
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from bridge.billing.chargebee import ChargebeeClient
+from bridge.billing.errors import BillingApiError
 from bridge.billing.orb import OrbClient
-from bridge.errors import BadInput, PermanentError
+from bridge.errors import BadInput
 from bridge.events import Envelope
 from bridge.kafka import Topics, publish
 from bridge.mapping.model import VendorMapping
@@ -29,9 +32,12 @@ from bridge.mapping.reverse import ReverseUpdate, reverse_update
 from bridge.salesforce.client import SalesforceClient
 from bridge.settings import Settings
 from consumers.loop import Batch, ConsumeLoop
+from consumers.new_customer import NewCustomer
 from consumers.outcomes import Outcome, Result
+from consumers.salesforce_records import read_record
 from consumers.state import RecordState, StateStore
 from consumers.sync import ORIGIN_HEADER, ORIGIN_WRITEBACK, RecentIds
+from consumers.won_opportunity import WonOpportunity
 
 WON = "Closed Won"
 
@@ -60,7 +66,20 @@ class WritebackHandler:
         self.chargebee = chargebee
         self.site = chargebee_site
         self.recent = RecentIds()
-        self.billing_calls = 0
+        self.won = WonOpportunity(salesforce, orb=orb, chargebee=chargebee, chargebee_site=chargebee_site)
+        self.new_customer = NewCustomer(
+            salesforce,
+            self.mappings,
+            chargebee=chargebee,
+            orb=orb,
+            create_orb_customers=settings.orb_create_customers,
+        )
+        self._update_calls = 0
+
+    @property
+    def billing_calls(self) -> int:
+        """Billing API calls that changed something (updates and creates)."""
+        return self._update_calls + self.won.calls + self.new_customer.calls
 
     async def on_assigned(self, tps: set[TopicPartition]) -> None:
         await self.state.restore({tp.partition for tp in tps})
@@ -108,11 +127,16 @@ class WritebackHandler:
         return result
 
     async def _customer(self, sobject: str, record_id: str, changed: list[str] | None) -> Result:
-        record = await self._record(sobject, record_id)
+        record = await read_record(self.salesforce, sobject, record_id)
         if record is None:
             return Result(Outcome.NOOP, detail="record no longer exists")
-        updates = [u for m in self.mappings if (u := reverse_update(m, sobject, record, changed))]
-        applied = False
+        created = await self.new_customer.handle(record) if sobject == "Account" else set()
+        updates = [
+            u
+            for m in self.mappings
+            if m.source not in created and (u := reverse_update(m, sobject, record, changed))
+        ]
+        applied = bool(created)
         for update in updates:
             applied = await self._apply(update) or applied
         return Result(Outcome.APPLIED if applied else Outcome.NOOP)
@@ -126,17 +150,22 @@ class WritebackHandler:
             address = values.pop("billing_address", None)
             if values:
                 await self.chargebee.update_customer(update.key, values)
-                self.billing_calls += 1
+                self._update_calls += 1
             if address:
                 await self.chargebee.update_billing_info(update.key, {"billing_address": address})
-                self.billing_calls += 1
+                self._update_calls += 1
             return True
         if update.source == "orb" and self.orb is not None:
             if update.billing_key == "external_customer_id":
-                await self.orb.update_customer_by_external_id(update.key, values)
+                try:
+                    await self.orb.update_customer_by_external_id(update.key, values)
+                except BillingApiError as exc:
+                    if exc.status == 404:
+                        return False  # an Account no Orb customer is linked to: nothing to do
+                    raise
             else:
                 await self.orb.update_customer(update.key, values)
-            self.billing_calls += 1
+            self._update_calls += 1
             return True
         return False
 
@@ -184,65 +213,10 @@ class WritebackHandler:
         became_won = fields.get("StageName") == WON and (changed is None or "StageName" in changed)
         if not became_won:
             return Result(Outcome.NOOP)
-        opp = await self._record("Opportunity", env.object_id)
+        opp = await read_record(self.salesforce, "Opportunity", env.object_id)
         if opp is None or opp.get("StageName") != WON:
             return Result(Outcome.NOOP, detail="no longer won")
-        if opp.get("Subscription_Id__c"):
-            return Result(Outcome.NOOP, detail="subscription already created")
-        if self.chargebee is None or opp.get("Update_Chargebee__c") is not True:
-            return Result(Outcome.NOOP, detail="not marked to create a Chargebee subscription")
-        account = await self._record("Account", str(opp.get("AccountId") or ""))
-        customer = (account or {}).get("Chargebee_Id__c")
-        if not customer:
-            return Result.dead(
-                PermanentError(
-                    f"Opportunity {env.object_id} won, but its Account has no Chargebee customer "
-                    "(Chargebee_Id__c): sync the Account first, then redrive"
-                )
-            )
-        lines = await self.salesforce.query_all(
-            "SELECT Quantity, PricebookEntry.CB_Id__c FROM OpportunityLineItem "
-            f"WHERE OpportunityId = '{env.object_id}'"
-        )
-        prefix = f"{self.site}_"
-        items = [
-            {
-                "item_price_id": str(line["PricebookEntry"]["CB_Id__c"]).removeprefix(prefix),
-                "quantity": int(float(line.get("Quantity") or 1)),
-            }
-            for line in lines
-            if (line.get("PricebookEntry") or {}).get("CB_Id__c")
-        ]
-        if not items:
-            return Result.dead(
-                PermanentError(
-                    f"Opportunity {env.object_id} won, but none of its products has a Chargebee price"
-                )
-            )
-        created = await self.chargebee.create_subscription_for_items(
-            str(customer), {"subscription_items": items}, f"opportunity-{env.object_id}-won"
-        )
-        self.billing_calls += 1
-        subscription_id = created["subscription"]["id"]
-        await self.salesforce.request(
-            "PATCH",
-            f"{self.salesforce.base_path}/sobjects/Opportunity/{env.object_id}",
-            body={"Subscription_Id__c": subscription_id},
-            kind="writeback",
-        )
-        return Result(Outcome.APPLIED, detail=subscription_id)
-
-    async def _record(self, sobject: str, record_id: str) -> dict[str, Any] | None:
-        if not record_id:
-            return None
-        try:
-            resp = await self.salesforce.request(
-                "GET", f"{self.salesforce.base_path}/sobjects/{sobject}/{record_id}", kind="get"
-            )
-        except PermanentError:
-            return None
-        data: dict[str, Any] = resp.json()
-        return data
+        return await self.won.handle(env.object_id, opp)
 
 
 def _merged(base: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:

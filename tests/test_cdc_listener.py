@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import orjson
 from receiver_harness import read_topic
 from sync_harness import Org, salesforce_sandbox, sync_settings, wait_for
 
@@ -148,3 +149,61 @@ async def test_unknown_client_rehandshakes_and_gap_events_are_fetched(settings: 
     assert gap.event_type.startswith("Account.GAP_")
     assert gap.payload["gap"] is True
     assert gap.payload["fields"]["Phone"] == "556"  # read from the record, not the event
+
+
+async def test_expired_session_reauthenticates_and_resubscribes_from_the_last_replay_id(
+    settings: Settings,
+) -> None:
+    with salesforce_sandbox(long_poll_timeout=0.3) as url:
+        org = Org(url)
+        s = sync_settings(settings, url)
+        await ensure_topics(s)
+        subscribed: list[dict[str, int]] = []  # the replay map of every /meta/subscribe sent
+        armed = asyncio.Event()
+
+        async def on_request(request: httpx.Request) -> None:
+            if request.url.path.endswith("/oauth2/token") and armed.is_set():
+                armed.clear()
+                # The old session is dead and the new one not yet subscribed: changes made
+                # now are only seen if the listener resumes from the last replay id.
+                async with httpx.AsyncClient(base_url=url) as control:
+                    for name in ("While re-authenticating 1", "While re-authenticating 2"):
+                        body = {"user": "Ann Lee", "fields": {"Name": name}}
+                        r = await control.post("/_sandbox/records/Account", json=body)
+                        assert r.status_code == 201, r.text
+            elif "/cometd/" in request.url.path:
+                for message in orjson.loads(request.content):
+                    if message.get("channel") == "/meta/subscribe":
+                        subscribed.append(dict(message.get("ext", {}).get("replay", {})))
+
+        http = httpx.AsyncClient(timeout=30, event_hooks={"request": [on_request]})
+        sf = salesforce_client(s, http)
+        producer = make_producer(s)
+        await producer.start()
+        listener = CdcListener(s, http, sf.tokens, sf, producer, channels=("/data/AccountChangeEvent",))
+        stop = asyncio.Event()
+        task = asyncio.create_task(listener.run(stop))
+        try:
+            await asyncio.wait_for(listener.subscribed.wait(), 15)
+            _human(org, "Account", {"Name": "Before"})
+            await _changes(s, 1)
+            last = listener.last["/data/AccountChangeEvent"]
+            refreshes = sf.tokens.refreshes
+            armed.set()
+            org.http.post("/_sandbox/sessions/expire")
+            changes = await _changes(s, 3)
+            await wait_for(lambda: len(subscribed) >= 2)
+            _human(org, "Account", {"Name": "After"})
+            changes = await _changes(s, 4)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 15)
+            await producer.stop()
+            await http.aclose()
+    assert not armed.is_set()  # the expiry did force a new token
+    assert sf.tokens.refreshes == refreshes + 1
+    assert listener.stats.handshakes == 2
+    # First start: newest (no stored position); after re-authenticating: the last one received.
+    assert subscribed == [{"/data/AccountChangeEvent": -1}, {"/data/AccountChangeEvent": last}]
+    names = sorted(c.payload["fields"].get("Name") for c in changes)  # nothing lost, nothing twice
+    assert names == ["After", "Before", "While re-authenticating 1", "While re-authenticating 2"]

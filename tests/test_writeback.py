@@ -286,3 +286,173 @@ async def test_outbound_message_path_gives_the_same_single_subscription(settings
         [created] = {x["subscription"]["id"] async for x in listed} - before  # exactly one new
         assert org.by_ext("Opportunity", "Id")[opp]["Subscription_Id__c"] == created
         await http.aclose()
+
+
+@asynccontextmanager
+async def writing_back_to_orb(s: Settings, orb: Any) -> AsyncIterator[tuple[ConsumeLoop, WritebackHandler]]:
+    http = httpx.AsyncClient(timeout=30)
+    sf = salesforce_client(s, http)
+    handlers: list[WritebackHandler] = []
+    loops: list[ConsumeLoop] = []
+
+    def factory(state: Any, producer: Any) -> WritebackHandler:
+        handlers.append(WritebackHandler(s, sf, default_mappings(), state, producer, orb=orb))
+        return handlers[0]
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_writeback(s, stop, factory, loops.append))
+    await wait_for(lambda: bool(loops) and loops[0].ready.is_set())
+    try:
+        yield loops[0], handlers[0]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+        await http.aclose()
+
+
+async def _redeliver(s: Settings, pick: bytes, times: int) -> int:
+    """Publish the changes containing `pick` again, `times` more times; how many were sent."""
+    topic = Topics.from_settings(s).salesforce_changes
+    chosen = [r for r in await read_topic(s, topic) if pick in r.value]
+    producer = make_producer(s)
+    await producer.start()
+    for rec in chosen * times:
+        await publish_raw(producer, topic, rec.key, rec.value, [])
+    await producer.stop()
+    return len(chosen) * times
+
+
+async def test_won_opportunity_creates_exactly_one_orb_subscription(settings: Settings) -> None:
+    from bridge.billing.orb import OrbClient
+    from bridge.sandbox.orb.app import create_app as create_orb
+
+    with salesforce_sandbox(long_poll_timeout=0.3) as url, serve(create_orb(api_keys="k")) as orb_url:
+        org = Org(url)
+        s = sync_settings(settings, url)
+        http = httpx.AsyncClient(timeout=30)
+        await http.post(f"{orb_url}/_sandbox/tenant", json={"seed": 3, "customers": 1})
+        orb = OrbClient(http, f"{orb_url}/v1", "k")
+        plans = [p["id"] async for p in orb.list("/plans")]
+        plan = plans[0]
+        account = _human(org, "Account", {"Name": "Initech"})
+        customer = await orb.create_customer(
+            {"name": "Initech", "email": "ap@initech.test", "external_customer_id": account},
+            idempotency_key=f"test-{account}",
+        )
+        plan_record = _human(org, "OrbPlan__c", {"Name": "Pro", "Orb_Id__c": plan})
+        opp = _human(
+            org,
+            "Opportunity",
+            {
+                "Name": "Initech deal",
+                "StageName": "Negotiation",
+                "CloseDate": "2026-12-31",
+                "AccountId": account,
+                "Orb_Plan__c": plan_record,
+            },
+        )
+        # A first attempt whose answer was lost after Orb committed it (same key, same body):
+        lost = await orb.create_subscription(
+            {"customer_id": customer["id"], "plan_id": plan}, f"opportunity-{opp}-won"
+        )
+        async with listening(s), writing_back_to_orb(s, orb) as (loop, handler):
+            _human(org, "Opportunity", {"StageName": "Closed Won"}, opp)
+            await wait_for(
+                lambda: bool(org.by_ext("Opportunity", "Id")[opp].get("Orb_Subscription_Id__c")), timeout=30
+            )
+            settled = sum(loop.stats.outcomes.values())
+            sent = await _redeliver(s, b"Closed Won", 2)  # delivered three times in all
+            await wait_for(lambda: _settled(loop, settled + sent))
+            assert handler.billing_calls == 1
+        subs = [x["id"] async for x in orb.list("/subscriptions", {"customer_id[]": customer["id"]})]
+        assert subs == [lost["id"]]  # exactly one: the bridge's call replayed the lost one
+        assert org.by_ext("Opportunity", "Id")[opp]["Orb_Subscription_Id__c"] == lost["id"]
+        await http.aclose()
+
+
+async def test_orb_key_reused_with_another_body_is_a_permanent_conflict_not_a_second_subscription() -> None:
+    from bridge.billing.errors import BillingApiError
+    from bridge.billing.orb import OrbClient
+    from bridge.sandbox.orb.app import create_app as create_orb
+
+    with serve(create_orb(api_keys="k")) as orb_url:
+        async with httpx.AsyncClient(timeout=30) as http:
+            await http.post(f"{orb_url}/_sandbox/tenant", json={"seed": 3, "customers": 1})
+            orb = OrbClient(http, f"{orb_url}/v1", "k")
+            plans = [p["id"] async for p in orb.list("/plans")]
+            customers = [c["id"] async for c in orb.list("/customers")]
+            customer = customers[0]
+            before = [x["plan"]["id"] async for x in orb.list("/subscriptions", {"customer_id[]": customer})]
+            await orb.create_subscription({"customer_id": customer, "plan_id": plans[0]}, "opportunity-x-won")
+            try:
+                await orb.create_subscription(
+                    {"customer_id": customer, "plan_id": plans[1]}, "opportunity-x-won"
+                )
+            except BillingApiError as exc:
+                assert exc.status == 409 and exc.code == "409-resource-conflict"
+            else:
+                raise AssertionError("the same key with another body was accepted")
+            after = [x["plan"]["id"] async for x in orb.list("/subscriptions", {"customer_id[]": customer})]
+            assert sorted(after) == sorted([*before, plans[0]])  # one created, none for the refusal
+
+
+async def test_account_marked_for_chargebee_gets_one_customer_and_its_id_without_echo(
+    settings: Settings,
+) -> None:
+    with salesforce_sandbox(long_poll_timeout=0.3) as url, serve(create_chargebee()) as cb_url:
+        org = Org(url)
+        s = sync_settings(settings, url)
+        client, http, _, _ = await _tenant(cb_url)
+        async with listening(s) as listener, writing_back(s, cb_url) as (loop, handler):
+            account = _human(
+                org, "Account", {"Name": "Globex", "BillingCity": "Paris", "Sync_with_Chargebee__c": True}
+            )
+            await wait_for(
+                lambda: bool(org.by_ext("Account", "Id")[account].get("Chargebee_Id__c")), timeout=30
+            )
+            await wait_for(lambda: listener.stats.outcomes["echo"] >= 1)  # the id write, dropped
+            settled = sum(loop.stats.outcomes.values())
+            sent = await _redeliver(s, account.encode(), 1)  # the CREATE delivered twice
+            await wait_for(lambda: _settled(loop, settled + sent))
+            # As if the id had never reached the Account: Chargebee replays the first answer.
+            record = {**org.by_ext("Account", "Id")[account], "Chargebee_Id__c": None}
+            assert await handler.new_customer.handle(record) == {"chargebee"}
+        stored = org.by_ext("Account", "Id")[account]
+        mine = [
+            c["customer"] async for c in client.list("customers") if c["customer"].get("company") == "Globex"
+        ]
+        assert [c["id"] for c in mine] == [stored["Chargebee_Id__c"]]
+        assert mine[0]["billing_address"]["city"] == "Paris"
+        assert stored["Is_Synced__c"] is True
+        changes = await read_topic(s, Topics.from_settings(s).salesforce_changes)
+        assert len([r for r in changes if account.encode() in r.value]) == 1 + sent  # no echo published
+        await http.aclose()
+
+
+async def test_orb_customer_is_created_once_for_an_account_when_configured(settings: Settings) -> None:
+    from bridge.billing.orb import OrbClient
+    from bridge.sandbox.orb.app import create_app as create_orb
+
+    with salesforce_sandbox(long_poll_timeout=0.3) as url, serve(create_orb(api_keys="k")) as orb_url:
+        org = Org(url)
+        s = sync_settings(settings, url).model_copy(update={"orb_create_customers": True})
+        http = httpx.AsyncClient(timeout=30)
+        orb = OrbClient(http, f"{orb_url}/v1", "k")
+        async with listening(s), writing_back_to_orb(s, orb) as (loop, handler):
+            account = _human(org, "Account", {"Name": "Hooli"})  # no email: Orb needs one
+            await wait_for(lambda: _settled(loop, 1))  # and no Orb customer to update: a no-op
+            assert handler.billing_calls == 0
+            _human(
+                org, "Account", {"Orb_Billing_Email__c": "ap@hooli.test", "BillingCity": "Palo Alto"}, account
+            )
+            await wait_for(lambda: handler.billing_calls == 1, timeout=30)
+            settled = sum(loop.stats.outcomes.values())
+            sent = await _redeliver(s, account.encode(), 1)
+            await wait_for(lambda: _settled(loop, settled + sent))
+            assert handler.billing_calls == 1
+            assert loop.stats.outcomes["skipped_duplicate"] == sent
+        customers = [c async for c in orb.list("/customers") if c["external_customer_id"] == account]
+        assert len(customers) == 1
+        assert customers[0]["email"] == "ap@hooli.test"
+        assert customers[0]["billing_address"]["city"] == "Palo Alto"
+        await http.aclose()

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from bridge.billing.errors import send
+from bridge.billing.errors import BillingApiError, send
 
 
 class OrbClient:
@@ -53,6 +53,18 @@ class OrbClient:
 
     async def get_customer(self, customer_id: str) -> dict[str, Any]:
         data: dict[str, Any] = await self._call("GET", f"/customers/{customer_id}")
+        return data
+
+    async def customer_by_external_id(self, external_customer_id: str) -> dict[str, Any] | None:
+        """`GET /customers/external_customer_id/{id}`, or None when Orb has no such customer."""
+        try:
+            data: dict[str, Any] = await self._call(
+                "GET", f"/customers/external_customer_id/{external_customer_id}"
+            )
+        except BillingApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
         return data
 
     async def update_customer(self, customer_id: str, fields: dict[str, Any]) -> dict[str, Any]:

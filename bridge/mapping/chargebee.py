@@ -119,6 +119,7 @@ def account() -> ObjectMapping:
     """Customer → Account (the package's default field mapping)."""
     return _obj(
         name="account",
+        synced_at_field="Last_Synced_At__c",
         sync_object="customer",
         sobject="Account",
         root="content.customer",

@@ -219,6 +219,7 @@ def _build(
         fill_if_empty=fill_if_empty,
         create_only=create_only,
         parents=tuple(parents),
+        synced_at_field=om.synced_at_field,
     )
 
 

@@ -149,6 +149,11 @@ class ObjectMapping(_Frozen):
     companion: bool = Field(
         False, description="Only written alongside other records of the same event (the CB site)."
     )
+    synced_at_field: str | None = Field(
+        None,
+        description="A datetime field stamped with the time of every write (sync status, e.g. "
+        "Last_Synced_At__c); outside the no-op digest, so it never causes a write on its own.",
+    )
 
     @model_validator(mode="after")
     def _targets_unique(self) -> ObjectMapping:
@@ -208,7 +213,8 @@ class VendorMapping(_Frozen):
 
 
 # Fields the vendors bump on every save; they never make a write worth its API call alone.
-VOLATILE_FIELDS = frozenset({"Chargebee_Modified_Time__c", "Resource_Version__c"})
+# The bridge's own sync-status stamp is left out for the same reason.
+VOLATILE_FIELDS = frozenset({"Chargebee_Modified_Time__c", "Resource_Version__c", "Last_Synced_At__c"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +256,7 @@ class RecordWrite:
     fill_if_empty: dict[str, Any] = field(default_factory=dict)
     create_only: dict[str, Any] = field(default_factory=dict)
     parents: tuple[RecordKey, ...] = ()
+    synced_at_field: str | None = None
 
     @property
     def sobject(self) -> str:
@@ -281,10 +288,17 @@ class RecordWrite:
         }
         return hashlib.sha256(orjson.dumps(values, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
-    def body(self, *, creating: bool = False, current: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def body(
+        self,
+        *,
+        creating: bool = False,
+        current: Mapping[str, Any] | None = None,
+        synced_at: str | None = None,
+    ) -> dict[str, Any]:
         """The sObject Collections record (`attributes` + fields). `create_only` fields go in
         when `creating`; `fill_if_empty` ones when creating or empty in `current` (the
-        Salesforce values, when the caller fetched them)."""
+        Salesforce values, when the caller fetched them); `synced_at` (a Salesforce datetime)
+        into `synced_at_field` when the mapping has one."""
         out: dict[str, Any] = {"attributes": {"type": self.key.sobject}}
         if creating:
             out.update(self.fill_if_empty)
@@ -292,5 +306,7 @@ class RecordWrite:
         elif current is not None:
             out.update({k: v for k, v in self.fill_if_empty.items() if current.get(k) in (None, "")})
         out.update(self.fields)
+        if synced_at is not None and self.synced_at_field:
+            out[self.synced_at_field] = synced_at
         out[self.key.external_id_field] = self.key.external_id
         return out

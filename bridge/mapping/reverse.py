@@ -49,6 +49,19 @@ def reverse_update(
     return ReverseUpdate(mapping.source, rev.billing_object, rev.billing_key, str(key), values)
 
 
+def creation_values(mapping: VendorMapping, sobject: str, record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Every mapped field of a record that has no billing object yet, nested for the vendor's
+    create call; None when nothing flows back (no reverse mapping, a required checkbox unchecked)."""
+    rev = next((r for r in mapping.reverse if r.sobject.lower() == sobject.lower()), None)
+    if rev is None or any(record.get(name) is not True for name in rev.require_true):
+        return None
+    values: dict[str, Any] = {}
+    for rf in rev.fields:
+        if record.get(rf.salesforce) not in (None, ""):
+            _put(values, rf.billing, _convert(rf, record[rf.salesforce]))
+    return values
+
+
 def _convert(rf: ReverseField, value: Any) -> Any:
     if value is None:
         return None

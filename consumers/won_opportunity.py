@@ -1,0 +1,142 @@
+"""A Closed Won Opportunity → at most one billing subscription per platform.
+
+- Chargebee (its package's rule): the Opportunity has "Update Chargebee" checked; the items are
+  its line items' `PricebookEntry.CB_Id__c`; the id lands in `Subscription_Id__c`.
+- Orb (Orb's integration has no Opportunity handling, so the bridge adds one): the
+  Opportunity names the plan in its `Orb_Plan__c` lookup to the `OrbPlan__c` records Orb syncs
+  (a plan is one Orb price list, so line items do not say more); the customer is the Account's
+  Orb customer (`OrbCustomer__c.Account__c`, else `external_customer_id` = the Account Id); the
+  id lands in `Orb_Subscription_Id__c`.
+
+Both creates carry the key `opportunity-<Id>-won`, so a duplicate delivery, a replay or a retry
+after a lost answer gets the first subscription back instead of a second one; an id already on
+the Opportunity skips the call altogether (the vendors forget keys after 30 min / 48 h).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bridge.billing.chargebee import ChargebeeClient
+from bridge.billing.orb import OrbClient
+from bridge.errors import PermanentError
+from bridge.salesforce.client import SalesforceClient
+from consumers.outcomes import Outcome, Result
+from consumers.salesforce_records import read_record, update_record
+
+
+def idempotency_key(opportunity_id: str) -> str:
+    """The key both platforms see for this Opportunity's subscription."""
+    return f"opportunity-{opportunity_id}-won"
+
+
+class WonOpportunity:
+    """Creates the subscriptions a won Opportunity asks for and writes their ids back."""
+
+    def __init__(
+        self,
+        salesforce: SalesforceClient,
+        *,
+        orb: OrbClient | None = None,
+        chargebee: ChargebeeClient | None = None,
+        chargebee_site: str = "default",
+    ) -> None:
+        self.salesforce = salesforce
+        self.orb = orb
+        self.chargebee = chargebee
+        self.site = chargebee_site
+        self.calls = 0
+
+    async def handle(self, opp_id: str, opp: dict[str, Any]) -> Result:
+        """One result for the Opportunity: dead-lettered if any platform's create must be fixed."""
+        results: list[Result] = []
+        if self.chargebee is not None and opp.get("Update_Chargebee__c") is True:
+            results.append(await self._chargebee(opp_id, opp, self.chargebee))
+        if self.orb is not None and opp.get("Orb_Plan__c"):
+            results.append(await self._orb(opp_id, opp, self.orb))
+        if not results:
+            return Result(Outcome.NOOP, detail="not marked to create a subscription")
+        dead = next((r for r in results if r.outcome is Outcome.DEAD_LETTERED), None)
+        if dead is not None:
+            return dead  # a redrive skips the platform that succeeded: its id is on the record
+        applied = [r.detail for r in results if r.outcome is Outcome.APPLIED]
+        if applied:
+            return Result(Outcome.APPLIED, detail=",".join(applied))
+        return results[0]
+
+    async def _chargebee(self, opp_id: str, opp: dict[str, Any], chargebee: ChargebeeClient) -> Result:
+        if opp.get("Subscription_Id__c"):
+            return Result(Outcome.NOOP, detail="Chargebee subscription already created")
+        account = await read_record(self.salesforce, "Account", str(opp.get("AccountId") or ""))
+        customer = (account or {}).get("Chargebee_Id__c")
+        if not customer:
+            return Result.dead(
+                PermanentError(
+                    f"Opportunity {opp_id} won, but its Account has no Chargebee customer "
+                    "(Chargebee_Id__c): sync the Account first, then redrive"
+                )
+            )
+        lines = await self.salesforce.query_all(
+            "SELECT Quantity, PricebookEntry.CB_Id__c FROM OpportunityLineItem "
+            f"WHERE OpportunityId = '{opp_id}'"
+        )
+        prefix = f"{self.site}_"
+        items = [
+            {
+                "item_price_id": str(line["PricebookEntry"]["CB_Id__c"]).removeprefix(prefix),
+                "quantity": int(float(line.get("Quantity") or 1)),
+            }
+            for line in lines
+            if (line.get("PricebookEntry") or {}).get("CB_Id__c")
+        ]
+        if not items:
+            return Result.dead(
+                PermanentError(f"Opportunity {opp_id} won, but none of its products has a Chargebee price")
+            )
+        created = await chargebee.create_subscription_for_items(
+            str(customer), {"subscription_items": items}, idempotency_key(opp_id)
+        )
+        self.calls += 1
+        subscription_id = str(created["subscription"]["id"])
+        await update_record(self.salesforce, "Opportunity", opp_id, {"Subscription_Id__c": subscription_id})
+        return Result(Outcome.APPLIED, detail=subscription_id)
+
+    async def _orb(self, opp_id: str, opp: dict[str, Any], orb: OrbClient) -> Result:
+        if opp.get("Orb_Subscription_Id__c"):
+            return Result(Outcome.NOOP, detail="Orb subscription already created")
+        plan = await read_record(self.salesforce, "OrbPlan__c", str(opp["Orb_Plan__c"]))
+        plan_id = (plan or {}).get("Orb_Id__c")
+        if not plan_id:
+            return Result.dead(
+                PermanentError(f"Opportunity {opp_id} won, but its Orb_Plan__c has no Orb plan id")
+            )
+        account_id = str(opp.get("AccountId") or "")
+        customer_id = await self._orb_customer(account_id, orb) if account_id else None
+        if customer_id is None:
+            return Result.dead(
+                PermanentError(
+                    f"Opportunity {opp_id} won, but Account {account_id or '(none)'} has no Orb "
+                    "customer: create or link one, then redrive"
+                )
+            )
+        # The body must not vary between deliveries (Orb answers 409 to the same key with
+        # another body): the customer is always resolved to its Orb id, never sent as either.
+        body = {"customer_id": customer_id, "plan_id": str(plan_id)}
+        created = await orb.create_subscription(body, idempotency_key(opp_id))
+        self.calls += 1
+        subscription_id = str(created["id"])
+        await update_record(
+            self.salesforce, "Opportunity", opp_id, {"Orb_Subscription_Id__c": subscription_id}
+        )
+        return Result(Outcome.APPLIED, detail=subscription_id)
+
+    async def _orb_customer(self, account_id: str, orb: OrbClient) -> str | None:
+        """The Orb id of the Account's customer: the synced OrbCustomer__c, else Orb's own
+        record whose `external_customer_id` is the Account Id."""
+        rows = await self.salesforce.query_all(
+            f"SELECT Orb_Id__c FROM OrbCustomer__c WHERE Account__c = '{account_id}' LIMIT 1"
+        )
+        if rows and rows[0].get("Orb_Id__c"):
+            return str(rows[0]["Orb_Id__c"])
+        found = await orb.customer_by_external_id(account_id)
+        return None if found is None else str(found["id"])
