@@ -28,6 +28,7 @@ from bridge.ops.billing_export import (
     configured_mapper,
     envelope_for,
     export_pages,
+    for_configured_vendors,
     select,
 )
 from bridge.ops.checkpoints import Checkpoint, CheckpointStore, since_text
@@ -84,7 +85,7 @@ async def run_backfill(
 
     Bad object names fail before anything is read or published.
     """
-    selection = select(configured_mapper(settings), objects)
+    selection = for_configured_vendors(select(configured_mapper(settings), objects), settings, bool(objects))
     report = BackfillReport([ListProgress(k.label) for k in selection.kinds], selection.skipped, dry_run)
     async with httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0)) as http:
         clients = billing_clients(settings, http, {k.vendor for k in selection.kinds})
