@@ -5,7 +5,19 @@ from __future__ import annotations
 import typer
 
 from bridge import __version__
-from bridge.commands import config, consumers, demo, dlq, kafka, mapping, replay, sandbox, serve
+from bridge.commands import (
+    backfill,
+    config,
+    consumers,
+    demo,
+    dlq,
+    kafka,
+    mapping,
+    reconcile,
+    replay,
+    sandbox,
+    serve,
+)
 
 app = typer.Typer(
     name="bridge",
@@ -24,6 +36,8 @@ app.command("listen")(consumers.listen)
 app.command("writeback")(consumers.writeback)
 app.command("replay")(replay.replay)
 app.add_typer(dlq.app, name="dlq")
+app.command("backfill")(backfill.backfill)
+app.command("reconcile")(reconcile.reconcile)
 app.add_typer(config.app, name="config")
 
 
