@@ -85,7 +85,7 @@ async def run_backfill(
 
     Bad object names fail before anything is read or published.
     """
-    selection = for_configured_vendors(select(configured_mapper(settings), objects), settings, bool(objects))
+    selection = for_configured_vendors(select(configured_mapper(settings), objects), settings, objects)
     report = BackfillReport([ListProgress(k.label) for k in selection.kinds], selection.skipped, dry_run)
     async with httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0)) as http:
         clients = billing_clients(settings, http, {k.vendor for k in selection.kinds})

@@ -144,22 +144,21 @@ def select(mapper: Mapper, objects: Sequence[str] | None = None) -> Selection:
     return Selection(kinds, {v: frozenset(n) for v, n in by_vendor.items()}, skipped)
 
 
-def for_configured_vendors(selection: Selection, settings: Settings, explicit: bool) -> Selection:
-    """Without an explicit `--objects`, leave out vendors that have no API key (noted as
-    skipped); an explicit selection keeps them, so the missing key is reported as an error."""
-    if explicit:
-        return selection
+def for_configured_vendors(
+    selection: Selection, settings: Settings, objects: Sequence[str] | None
+) -> Selection:
+    """Leave out vendors that have no API key (noted as skipped), unless `objects` names the
+    vendor (`orb:invoice`): then the missing key is reported as an error."""
+    named = {o.split(":", 1)[0].strip() for o in objects or () if ":" in o}
     keys = {"orb": settings.orb_api_key, "chargebee": settings.chargebee_api_key}
-    missing = {v for v, key in keys.items() if key is None}
-    if not missing & {k.vendor for k in selection.kinds}:
+    missing = {v for v, key in keys.items() if key is None and v not in named}
+    dropped = sorted(missing & {k.vendor for k in selection.kinds})
+    if not dropped:
         return selection
-    notes = [
-        f"{v}: no BRIDGE_{v.upper()}_API_KEY" for v in sorted(missing & {k.vendor for k in selection.kinds})
-    ]
     return Selection(
         [k for k in selection.kinds if k.vendor not in missing],
         {v: n for v, n in selection.mappings.items() if v not in missing},
-        selection.skipped + notes,
+        selection.skipped + [f"{v}: no BRIDGE_{v.upper()}_API_KEY" for v in dropped],
     )
 
 

@@ -136,7 +136,7 @@ async def run_reconcile(
     """Compare billing with Salesforce for `objects` (default: the active sync configuration);
     with `repair` (and not `dry_run`) publish corrective envelopes. Callable by a scheduler."""
     mapper = configured_mapper(settings)
-    selection = for_configured_vendors(select(mapper, objects), settings, bool(objects))
+    selection = for_configured_vendors(select(mapper, objects), settings, objects)
     observed_at = datetime.now(UTC)
     prefix = f"reconcile-{observed_at.strftime('%Y%m%dT%H%M%S%f')}"
     async with httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0)) as http:
