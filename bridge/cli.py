@@ -5,7 +5,21 @@ from __future__ import annotations
 import typer
 
 from bridge import __version__
-from bridge.commands import config, consumers, demo, dlq, kafka, mapping, replay, run, sandbox, schema, serve
+from bridge.commands import (
+    backfill,
+    config,
+    consumers,
+    demo,
+    dlq,
+    kafka,
+    mapping,
+    reconcile,
+    replay,
+    run,
+    sandbox,
+    schema,
+    serve,
+)
 
 app = typer.Typer(
     name="bridge",
@@ -25,6 +39,8 @@ app.command("writeback")(consumers.writeback)
 app.command("run")(run.run)
 app.command("replay")(replay.replay)
 app.add_typer(dlq.app, name="dlq")
+app.command("backfill")(backfill.backfill)
+app.command("reconcile")(reconcile.reconcile)
 app.add_typer(config.app, name="config")
 app.add_typer(schema.app, name="schema")
 

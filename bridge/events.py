@@ -19,6 +19,14 @@ Headers = list[tuple[str, bytes]]
 HEADER_SOURCE = "source"
 HEADER_EVENT_TYPE = "event_type"
 HEADER_EVENT_ID = "event_id"
+# Who put an event on a billing topic when it was not the vendor's webhook.
+HEADER_ORIGIN = "bridge-origin"
+ORIGIN_WRITEBACK = "writeback"
+ORIGIN_BACKFILL = "backfill"
+ORIGIN_RECONCILE = "reconcile"
+# On reconcile events: JSON {"<SObject>:<external id>": "missing" | "different"}, the records
+# the sync must write even though its version guard remembers them as already applied.
+HEADER_REPAIR = "bridge-repair"
 
 
 def utcnow() -> datetime:

@@ -30,6 +30,7 @@ SYNC_DLQ = "bridge.sync.dlq"
 WRITEBACK_DLQ = "bridge.writeback.dlq"
 SYNC_STATE = "bridge.sync.state"
 CDC_REPLAY = "bridge.cdc.replay"
+BACKFILL_PROGRESS = "bridge.backfill.progress"
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Topics:
     writeback_dlq: str
     sync_state: str
     cdc_replay: str
+    backfill_progress: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Topics:
@@ -55,6 +57,7 @@ class Topics:
             writeback_dlq=t(WRITEBACK_DLQ),
             sync_state=t(SYNC_STATE),
             cdc_replay=t(CDC_REPLAY),
+            backfill_progress=t(BACKFILL_PROGRESS),
         )
 
     def all(self) -> list[str]:
@@ -66,6 +69,7 @@ class Topics:
             self.writeback_dlq,
             self.sync_state,
             self.cdc_replay,
+            self.backfill_progress,
         ]
 
     def billing(self, source: str) -> str:
@@ -73,7 +77,7 @@ class Topics:
         return {"orb": self.orb_events, "chargebee": self.chargebee_events}[source]
 
     def is_compacted(self, name: str) -> bool:
-        return name in (self.sync_state, self.cdc_replay)
+        return name in (self.sync_state, self.cdc_replay, self.backfill_progress)
 
 
 async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) -> list[str]:

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from bridge.errors import BadInput, BridgeError, PermanentError, TransientError
-from bridge.events import Envelope, decode_headers
+from bridge.events import HEADER_ORIGIN, HEADER_REPAIR, ORIGIN_RECONCILE, Envelope, decode_headers
 from bridge.mapping import RecordWrite
 from bridge.mapping.transforms import sf_datetime
 from bridge.salesforce.client import SalesforceClient
@@ -30,7 +31,7 @@ from consumers.outcomes import Outcome, Result
 from consumers.state import RecordState, StateStore
 from consumers.upserts import Upserter
 
-ORIGIN_HEADER = "bridge-origin"
+ORIGIN_HEADER = HEADER_ORIGIN
 ORIGIN_WRITEBACK = "writeback"
 
 Mapper = Callable[[Envelope], Sequence[RecordWrite]]
@@ -162,7 +163,8 @@ class SyncHandler:
             return Result.dead(PermanentError(f"mapping failed: {exc!r}"))
         if not writes:
             return Result(Outcome.UNMAPPED, detail=env.event_type)
-        if decode_headers(rec.headers).get(ORIGIN_HEADER) == ORIGIN_WRITEBACK:
+        headers = decode_headers(rec.headers)
+        if headers.get(ORIGIN_HEADER) == ORIGIN_WRITEBACK:
             # Billing now holds what Salesforce said: remember it, so the vendor's webhook for
             # this change is a no-op instead of an echo write back to Salesforce.
             for w in writes:
@@ -170,6 +172,7 @@ class SyncHandler:
                 if known is None or w.version >= known.version:
                     self._expected[tp.partition][w.key.state_key] = RecordState(w.version, w.digest())
             return Result(Outcome.ECHO, detail="expected state of a writeback")
+        repairs = _repairs(headers)
         keys = []
         expected = self._expected.get(tp.partition, {})
         for w in writes:
@@ -181,7 +184,10 @@ class SyncHandler:
                 stale_events.add((tp, i))
                 continue
             digest = w.digest()
-            if known is not None and digest == known.value_hash:
+            repair = repairs.get(key)
+            # A reconcile repair names records Salesforce lost or someone changed behind the
+            # bridge: the remembered hash is then no proof Salesforce holds it, so write anyway.
+            if known is not None and digest == known.value_hash and repair is None:
                 continue
             current = pending.get(key)
             if current is not None and w.version < current.write.version:
@@ -189,11 +195,12 @@ class SyncHandler:
                 continue
             if current is None or w.version >= current.write.version:
                 # Coalesce: the newest version of a record in this fetch is the one sent.
+                creating = known is None or repair == "missing" or (current is not None and current.creating)
                 pending[key] = _Pending(
                     w,
                     key,
                     digest,
-                    known is None,
+                    creating,
                     current.events if current else [],
                     current.partitions if current else set(),
                 )
@@ -236,6 +243,22 @@ class SyncHandler:
             if transient is not None:
                 raise transient
         return failed
+
+
+def _repairs(headers: dict[str, str]) -> dict[str, str]:
+    """The records a reconcile event must write regardless of the version guard's memory.
+
+    Honoured only on reconcile-origin events; anything unreadable means no repair at all.
+    """
+    if headers.get(ORIGIN_HEADER) != ORIGIN_RECONCILE or HEADER_REPAIR not in headers:
+        return {}
+    try:
+        parsed = orjson.loads(headers[HEADER_REPAIR])
+    except orjson.JSONDecodeError:
+        return {}
+    if not isinstance(parsed, dict):
+        return {}
+    return {str(k): str(v) for k, v in parsed.items() if v in ("missing", "different")}
 
 
 async def run_sync(

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from bridge.billing.errors import send
+from bridge.billing.page import Page
 
 
 def form_encode(params: dict[str, Any]) -> list[tuple[str, str]]:
@@ -77,14 +78,29 @@ class ChargebeeClient:
         self, resource: str, params: dict[str, Any] | None = None, page_size: int = 100
     ) -> AsyncIterator[dict[str, Any]]:
         """Every object of a list endpoint (`customers`, `invoices`, …), unwrapped."""
-        query: dict[str, Any] = {**(params or {}), "limit": page_size}
-        while True:
-            page = await self._call("GET", f"/{resource}", params=query)
-            for entry in page.get("list", []):
+        async for page in self.pages(resource, params, page_size):
+            for entry in page.items:
                 yield entry
-            if not page.get("next_offset"):
+
+    async def pages(
+        self,
+        resource: str,
+        params: dict[str, Any] | None = None,
+        page_size: int = 100,
+        cursor: str | None = None,
+    ) -> AsyncIterator[Page]:
+        """The pages of a list endpoint from `cursor` (a `next_offset` Chargebee gave) on;
+        each entry is as listed (`{"customer": {...}}`, subscriptions with their customer)."""
+        query: dict[str, Any] = {**(params or {}), "limit": page_size}
+        if cursor:
+            query["offset"] = cursor
+        while True:
+            answer = await self._call("GET", f"/{resource}", params=query)
+            following = answer.get("next_offset")
+            yield Page(list(answer.get("list", [])), str(following) if following else None)
+            if not following:
                 return
-            query["offset"] = page["next_offset"]
+            query["offset"] = following
 
     async def retrieve(self, resource: str, object_id: str) -> dict[str, Any]:
         data: dict[str, Any] = await self._call("GET", f"/{resource}/{object_id}")

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from bridge.billing.errors import BillingApiError, send
+from bridge.billing.page import Page
 
 
 class OrbClient:
@@ -41,15 +42,29 @@ class OrbClient:
         self, path: str, params: dict[str, Any] | None = None, page_size: int = 100
     ) -> AsyncIterator[dict[str, Any]]:
         """Every item of a list endpoint (`/customers`, `/invoices`, …), page by page."""
-        query: dict[str, Any] = {**(params or {}), "limit": page_size}
-        while True:
-            page = await self._call("GET", path, params=query)
-            for item in page.get("data", []):
+        async for page in self.pages(path, params, page_size):
+            for item in page.items:
                 yield item
-            meta = page.get("pagination_metadata") or {}
-            if not meta.get("has_more") or not meta.get("next_cursor"):
+
+    async def pages(
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        page_size: int = 100,
+        cursor: str | None = None,
+    ) -> AsyncIterator[Page]:
+        """The pages of a list endpoint from `cursor` (a `next_cursor` Orb gave earlier) on."""
+        query: dict[str, Any] = {**(params or {}), "limit": page_size}
+        if cursor:
+            query["cursor"] = cursor
+        while True:
+            answer = await self._call("GET", path, params=query)
+            meta = answer.get("pagination_metadata") or {}
+            following = meta.get("next_cursor") if meta.get("has_more") else None
+            yield Page(list(answer.get("data", [])), str(following) if following else None)
+            if not following:
                 return
-            query["cursor"] = meta["next_cursor"]
+            query["cursor"] = following
 
     async def get_customer(self, customer_id: str) -> dict[str, Any]:
         data: dict[str, Any] = await self._call("GET", f"/customers/{customer_id}")
