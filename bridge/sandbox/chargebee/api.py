@@ -54,7 +54,14 @@ def _list(kind: str, **kwargs: Any) -> Handler:
     def handler(site: Site, params: Json, path: Path) -> Json:
         order = site.store.order[kind]
         rows = ((order[obj_id], obj) for obj_id, obj in site.store.objects[kind].items())
-        return listing.page(rows, kind, params, companions=_companions(site, kind), **kwargs)
+        return listing.page(
+            rows,
+            kind,
+            params,
+            companions=_companions(site, kind),
+            index=lambda field: site.store.sorted_by(kind, field),
+            **kwargs,
+        )
 
     return handler
 

@@ -12,6 +12,7 @@ import string
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.sandbox.chargebee import listing
 from bridge.sandbox.chargebee.clock import SandboxClock
 from bridge.sandbox.chargebee.errors import not_found
 
@@ -59,6 +60,9 @@ class Store:
         self.events_by_id: dict[str, Json] = {}
         self._sequence = 0
         self._last_version = 0
+        # Bumped on every save: list pages reuse a sorted index until the data changes.
+        self.revision = 0
+        self._sorted: dict[tuple[str, str], tuple[int, list[listing.Row]]] = {}
         self._ids = random.Random(self._seed)
         self._numbers: dict[str, int] = {"invoice": 1000, "credit_note": 0, "quote": 0}
 
@@ -94,12 +98,23 @@ class Store:
             obj["updated_at"] = version // 1000
         else:
             self.observe_version(int(obj.get("resource_version", 0)))
+        self.revision += 1
         table = self.objects[kind]
         if obj["id"] not in table:
             self._sequence += 1
             self.order[kind][obj["id"]] = self._sequence
         table[obj["id"]] = obj
         return obj
+
+    def sorted_by(self, kind: str, field: str) -> list[listing.Row]:
+        """All objects of `kind` in ascending (field, insertion) order, cached until the next save."""
+        cached = self._sorted.get((kind, field))
+        if cached is not None and cached[0] == self.revision:
+            return cached[1]
+        order = self.order[kind]
+        rows = listing.sort_rows(((order[i], obj) for i, obj in self.objects[kind].items()), field)
+        self._sorted[(kind, field)] = (self.revision, rows)
+        return rows
 
     def get(self, kind: str, object_id: str, *, param: str | None = None) -> Json:
         """The stored object, or 404 `resource_not_found`."""
