@@ -6,8 +6,11 @@ import typer
 from rich.table import Table
 
 from bridge.commands.backfill import progress_per_list, split_objects
-from bridge.commands.ops_output import confirm, err, load_settings, out, print_json, run
-from bridge.ops.reconcile import ReconcileReport, run_reconcile
+from bridge.commands.ops_output import confirm, err, fail, load_settings, out, print_json, run
+from bridge.errors import BadInput
+from bridge.logs import configure_logging
+from bridge.ops.reconcile import ReconcileReport, periodic_reconcile, run_reconcile
+from bridge.runner import run_process
 
 SHOWN = 5  # ids listed per cell; --json has all of them
 
@@ -22,9 +25,23 @@ def reconcile(
     dry_run: bool = typer.Option(False, "--dry-run", help="With --repair: count corrections, publish none."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before publishing corrections."),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON (no progress)."),
+    schedule: str | None = typer.Option(
+        None,
+        "--schedule",
+        help='Keep running and reconcile on this schedule ("daily", "daily@HH:MM" UTC, "every 6h"); '
+        "with --repair, corrections are published without asking. `bridge run --reconcile-schedule` "
+        "does the same inside the all-in-one process.",
+    ),
 ) -> None:
     """Compare billing with Salesforce. Exit 0: no drift (or all of it repaired); 1: drift left."""
     settings = load_settings()
+    if schedule is not None:
+        configure_logging(settings.log_level, settings.log_json)
+        try:
+            job = periodic_reconcile(settings, schedule, repair and not dry_run)
+        except BadInput as exc:
+            fail(f"--schedule: {exc}", 2)
+        raise typer.Exit(run_process({}, [job]))
     objs = split_objects(objects)
     with progress_per_list(not json) as progress:
         report = run(run_reconcile(settings, objs, False, progress=progress))

@@ -8,6 +8,7 @@ from bridge import roles
 from bridge.commands.ops_output import fail, load_settings
 from bridge.errors import BadInput, BridgeError
 from bridge.logs import configure_logging, get_logger
+from bridge.ops.reconcile import periodic_reconcile
 from bridge.runner import RoleMain, run_process
 from bridge.salesforce.cdc import DEFAULT_CHANNELS
 
@@ -24,6 +25,11 @@ def run(
     port: int = typer.Option(None, help="Receiver port (default: BRIDGE_HTTP_PORT, 8080)."),
     host: str = typer.Option(None, help="Receiver address (default: BRIDGE_HTTP_HOST)."),
     channels: str = typer.Option(",".join(DEFAULT_CHANNELS), help="CDC channels of the listener."),
+    reconcile_schedule: str | None = typer.Option(
+        None,
+        "--reconcile-schedule",
+        help='Also run reconcile --repair on this schedule: "daily", "daily@HH:MM" (UTC), "every 6h".',
+    ),
 ) -> None:
     """Run the bridge in one process; SIGTERM stops it cleanly, a failing role stops it with exit 1."""
     settings = load_settings()
@@ -50,6 +56,12 @@ def run(
                 mains[name] = roles.listener(settings, channels)
     except BridgeError as exc:  # a bad mapping file, a missing key file: nothing started
         fail(f"{exc}", 2)
-    code = run_process(mains)
+    periodic = []
+    if reconcile_schedule:
+        try:
+            periodic.append(periodic_reconcile(settings, reconcile_schedule))
+        except BadInput as exc:
+            fail(f"--reconcile-schedule: {exc}", 2)
+    code = run_process(mains, periodic)
     if code:
         raise typer.Exit(code)

@@ -21,8 +21,10 @@ from typing import Any
 import httpx
 import orjson
 
+from bridge import schedule
 from bridge.events import HEADER_ORIGIN, HEADER_REPAIR, ORIGIN_RECONCILE, Envelope
 from bridge.kafka import Topics, ensure_topics, make_producer
+from bridge.logs import get_logger
 from bridge.mapping import Mapper, RecordWrite
 from bridge.mapping.model import VOLATILE_FIELDS
 from bridge.mapping.overrides import ALWAYS_SYNCED
@@ -36,9 +38,12 @@ from bridge.ops.billing_export import (
     for_configured_vendors,
     select,
 )
+from bridge.runner import PeriodicJob
 from bridge.salesforce.client import SalesforceClient
 from bridge.salesforce.factory import salesforce_client
 from bridge.settings import Settings
+
+log = get_logger("reconcile")
 
 Progress = Callable[[str, int], None]  # (step label, items so far)
 
@@ -330,3 +335,20 @@ async def _repair(
             await publish_many(producer, topics.billing(env.source), [env], headers)
     finally:
         await producer.stop()
+
+
+def periodic_reconcile(settings: Settings, spec: str, repair: bool = True) -> PeriodicJob:
+    """Reconcile (with repair by default) on the schedule `spec`, as a job for `bridge run`."""
+
+    async def job() -> str:
+        report = await run_reconcile(settings, None, repair)
+        log.info(
+            "reconcile_done",
+            drift=report.drift,
+            repaired=report.records_repaired,
+            extra=report.extra,
+            clean=report.clean_after_repair,
+        )
+        return f"drift={report.drift} repaired={report.records_repaired}"
+
+    return PeriodicJob("reconcile", schedule.parse(spec), job)
