@@ -98,7 +98,7 @@ class Cluster:
 
     def start(self, name: str) -> None:
         cmd, port = self._command(name)
-        self.procs[name] = start(cmd, self.env(), port, log=self.run_dir / f"{name}.log")
+        self.procs[name] = start(cmd, self.env(), port, log=self.run_dir / f"{name}.log", wait=60.0)
 
     def start_all(self) -> None:
         """Broker, sandboxes, then the bridge roles."""

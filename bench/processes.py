@@ -16,10 +16,14 @@ def free_port() -> int:
 
 
 def start(
-    cmd: list[str], env: dict[str, str], port: int | None = None, log: Path | None = None
+    cmd: list[str],
+    env: dict[str, str],
+    port: int | None = None,
+    log: Path | None = None,
+    wait: float = 10.0,
 ) -> subprocess.Popen[bytes]:
     """Start `cmd` (output to `log`, else dropped); with `port`, wait until it accepts connections
-    there (10 s at most)."""
+    there (`wait` seconds at most)."""
     out = log.open("ab") if log is not None else subprocess.DEVNULL
     try:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -28,7 +32,7 @@ def start(
             out.close()  # type: ignore[union-attr]
     if port is None:
         return proc
-    for _ in range(200):
+    for _ in range(int(wait / 0.05)):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return proc
