@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install kafka kafka-stop run test lint demo bench clean
+.PHONY: install kafka kafka-stop run test lint demo bench chaos clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=python3.x (>= 3.11)"; exit 1; }
@@ -39,6 +39,12 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	@for b in bench/*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Kills, a broker restart and API faults on a private broker; non-zero exit if anything was
+# lost, duplicated, overwritten by an older version or echoed. CHAOS_ARGS="--seed 2 --json".
+chaos: $(STAMP)
+	$(BIN)/bridge kafka fetch
+	$(BIN)/python bench/chaos.py $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -14,16 +15,30 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(cmd: list[str], env: dict[str, str], port: int | None = None) -> subprocess.Popen[bytes]:
-    """Start `cmd`; with `port`, wait until it accepts connections there (10 s at most)."""
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def start(
+    cmd: list[str],
+    env: dict[str, str],
+    port: int | None = None,
+    log: Path | None = None,
+    wait: float = 10.0,
+) -> subprocess.Popen[bytes]:
+    """Start `cmd` (output to `log`, else dropped); with `port`, wait until it accepts connections
+    there (`wait` seconds at most)."""
+    out = log.open("ab") if log is not None else subprocess.DEVNULL
+    try:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    finally:
+        if log is not None:
+            out.close()  # type: ignore[union-attr]
     if port is None:
         return proc
-    for _ in range(200):
+    for _ in range(int(wait / 0.05)):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return proc
         except OSError:
+            if proc.poll() is not None:
+                break
             time.sleep(0.05)
     proc.kill()
     raise SystemExit(f"{' '.join(cmd)} did not start on port {port}")

@@ -221,15 +221,12 @@ async def publish_raw(
 ) -> tuple[int, int]:
     """Send a pre-encoded record and wait for the ack; return (partition, offset)."""
     try:
-        if timeout >= producer._request_timeout_ms / 1000:
-            # The producer's own request timeout already bounds the wait: no extra task.
+        # Always bounded here: the producer's request timeout covers one produce request, not
+        # a batch waiting for a broker that went away (seen waiting 15 s+ in the chaos run).
+        # asyncio.timeout is a timer handle, not an extra task, so the hot path stays cheap.
+        async with asyncio.timeout(timeout):
             meta = await producer.send_and_wait(
                 topic, value=value, key=key, headers=headers, partition=partition
-            )
-        else:
-            meta = await asyncio.wait_for(
-                producer.send_and_wait(topic, value=value, key=key, headers=headers, partition=partition),
-                timeout,
             )
     except (TimeoutError, KafkaError) as exc:
         raise BrokerUnavailable(f"broker did not acknowledge the publish to {topic}: {exc!r}") from exc

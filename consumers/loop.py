@@ -232,6 +232,10 @@ class ConsumeLoop:
 
     def _retry_later(self, tp: TopicPartition, offset: int, exc: TransientError) -> None:
         assert self.consumer is not None
+        if tp not in self.assigned:
+            # Revoked while the batch was in hand: its new owner re-reads from the committed
+            # offset, and seeking a partition we no longer own would crash the loop.
+            return
         backoff = self._backoffs.setdefault(tp, Backoff(self._backoff_base, self._backoff_cap))
         delay = backoff.next_delay(exc.retry_after)
         self.consumer.seek(tp, offset)

@@ -245,3 +245,53 @@ async def test_state_store_survives_restart_and_follows_partitions(settings: Set
     assert fresh.get(1, "OrbCustomer__c:cus_1") == RecordState(7, "c")
     fresh.forget({3})
     assert not fresh.owns(3) and fresh.owns(1)
+
+
+class RevokedMidBatch(Destination):
+    """Fails its first batch with a transient error, but only after the group took the batch's
+    partitions away (another instance joined while the batch was being written)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop: ConsumeLoop | None = None
+        self.in_first_batch = asyncio.Event()
+        self.failed_after_revoke = False
+
+    async def handle(self, batch: dict[TopicPartition, Sequence[Any]]) -> dict[TopicPartition, list[Result]]:
+        if not self.in_first_batch.is_set():
+            self.in_first_batch.set()
+            assert self.loop is not None
+            deadline = asyncio.get_running_loop().time() + 20
+            # Revoked (eager rebalance: all of them), then the new, smaller assignment arrived.
+            while (
+                set(batch) <= self.loop.assigned or not self.loop.assigned
+            ) and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
+            self.failed_after_revoke = not set(batch) <= self.loop.assigned
+            raise TransientError("UNABLE_TO_LOCK_ROW", code="UNABLE_TO_LOCK_ROW")
+        return await super().handle(batch)
+
+
+async def test_transient_error_on_a_partition_revoked_mid_batch_does_not_crash_the_loop(
+    settings: Settings,
+) -> None:
+    topics = Topics.from_settings(settings)
+    await ensure_topics(settings)
+    await _publish(settings, topics.orb_events, [_event(i, f"cus_{i % 4}") for i in range(40)])
+    group = f"{settings.topic_prefix}g"
+    first = RevokedMidBatch()
+    loop = _loop(settings, first, group)
+    first.loop = loop
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    await asyncio.wait_for(first.in_first_batch.wait(), 30)
+    second = Destination()  # a second instance joins: the group rebalances mid-batch
+    both = lambda: len(set(first.writes) | set(second.writes)) == 40  # noqa: E731
+    try:
+        await _run_until(_loop(settings, second, group), lambda: both() or task.done())
+        assert first.failed_after_revoke
+        assert not task.done()  # the first instance survived its revoked retry
+        assert both()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
