@@ -119,6 +119,10 @@ class ConsumeLoop:
         self.producer: AIOKafkaProducer | None = None
         self.assigned: set[TopicPartition] = set()
         self.ready = asyncio.Event()
+        # The batch being handled, so a revocation can fence it (see `_revoked`).
+        self._inflight: tuple[asyncio.Task[dict[TopicPartition, list[Result]]], set[TopicPartition]] | None
+        self._inflight = None
+        self.revoke_grace_seconds = 10.0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; then finish the batch in hand, commit and close."""
@@ -177,6 +181,17 @@ class ConsumeLoop:
         self.ready.set()
 
     async def _revoked(self, tps: set[TopicPartition]) -> None:
+        # Fence: no write for a revoked partition may land after its new owner starts, or an
+        # older version held here (e.g. retrying a transient error) would overwrite the newer
+        # one the new owner writes. The rebalance waits for the batch in hand (its state is then
+        # stored before the new owner restores it), or cancels it after a grace period.
+        if self._inflight is not None and self._inflight[1] & tps:
+            task = self._inflight[0]
+            done, _ = await asyncio.wait({task}, timeout=self.revoke_grace_seconds)
+            if not done:
+                log.warning("batch_cancelled_on_revoke", partitions=sorted(str(tp) for tp in tps))
+                task.cancel()
+                await asyncio.wait({task})
         self.assigned -= tps
         for tp in tps:
             self._resume_at.pop(tp, None)
@@ -186,8 +201,24 @@ class ConsumeLoop:
 
     async def _process(self, batch: Batch) -> None:
         assert self.consumer is not None
+        task = asyncio.create_task(self._handle(batch))
+        self._inflight = (task, set(batch))
         try:
-            results = await self._handle(batch)
+            await asyncio.wait({task})
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        finally:
+            self._inflight = None
+        if task.cancelled():
+            # Fenced by a revocation: nothing of this batch counts. Partitions still ours are
+            # read again from the batch start (idempotent handling makes that harmless).
+            for tp, records in batch.items():
+                if tp in self.assigned:
+                    self.consumer.seek(tp, records[0].offset)
+            return
+        try:
+            results = task.result()
             for tp, records in batch.items():
                 for rec, res in zip(records, results[tp], strict=True):
                     if res.outcome is Outcome.DEAD_LETTERED:

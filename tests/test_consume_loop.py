@@ -247,50 +247,62 @@ async def test_state_store_survives_restart_and_follows_partitions(settings: Set
     assert not fresh.owns(3) and fresh.owns(1)
 
 
-class RevokedMidBatch(Destination):
-    """Fails its first batch with a transient error, but only after the group took the batch's
-    partitions away (another instance joined while the batch was being written)."""
+class StuckInFirstBatch(Destination):
+    """Its first batch never finishes (a write retrying a transient error for ever) until the
+    loop cancels it; later batches write normally."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.loop: ConsumeLoop | None = None
         self.in_first_batch = asyncio.Event()
-        self.failed_after_revoke = False
+        self.cancelled_at: float | None = None
+        self.handled_at: list[float] = []
 
     async def handle(self, batch: dict[TopicPartition, Sequence[Any]]) -> dict[TopicPartition, list[Result]]:
         if not self.in_first_batch.is_set():
             self.in_first_batch.set()
-            assert self.loop is not None
-            deadline = asyncio.get_running_loop().time() + 20
-            # Revoked (eager rebalance: all of them), then the new, smaller assignment arrived.
-            while (
-                set(batch) <= self.loop.assigned or not self.loop.assigned
-            ) and asyncio.get_running_loop().time() < deadline:
-                await asyncio.sleep(0.05)
-            self.failed_after_revoke = not set(batch) <= self.loop.assigned
-            raise TransientError("UNABLE_TO_LOCK_ROW", code="UNABLE_TO_LOCK_ROW")
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                self.cancelled_at = asyncio.get_running_loop().time()
+                raise
         return await super().handle(batch)
 
 
-async def test_transient_error_on_a_partition_revoked_mid_batch_does_not_crash_the_loop(
+class Timed(Destination):
+    """Notes when it first handled a batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first_at: float | None = None
+
+    async def handle(self, batch: dict[TopicPartition, Sequence[Any]]) -> dict[TopicPartition, list[Result]]:
+        if self.first_at is None:
+            self.first_at = asyncio.get_running_loop().time()
+        return await super().handle(batch)
+
+
+async def test_a_batch_in_hand_is_fenced_before_its_partitions_new_owner_starts(
     settings: Settings,
 ) -> None:
+    # Without the fence, the first instance's stuck (retrying) write could land after the new
+    # owner wrote a newer version of the same record: a stale overwrite.
     topics = Topics.from_settings(settings)
     await ensure_topics(settings)
     await _publish(settings, topics.orb_events, [_event(i, f"cus_{i % 4}") for i in range(40)])
     group = f"{settings.topic_prefix}g"
-    first = RevokedMidBatch()
+    first = StuckInFirstBatch()
     loop = _loop(settings, first, group)
-    first.loop = loop
+    loop.revoke_grace_seconds = 1.0
     stop = asyncio.Event()
     task = asyncio.create_task(loop.run(stop))
     await asyncio.wait_for(first.in_first_batch.wait(), 30)
-    second = Destination()  # a second instance joins: the group rebalances mid-batch
+    second = Timed()  # a second instance joins: the group rebalances while the batch is stuck
     both = lambda: len(set(first.writes) | set(second.writes)) == 40  # noqa: E731
     try:
         await _run_until(_loop(settings, second, group), lambda: both() or task.done())
-        assert first.failed_after_revoke
-        assert not task.done()  # the first instance survived its revoked retry
+        assert first.cancelled_at is not None  # the stuck batch was cancelled by the revocation
+        assert second.first_at is not None and first.cancelled_at < second.first_at
+        assert not task.done()  # and the first instance lives on with its new assignment
         assert both()
     finally:
         stop.set()
