@@ -36,7 +36,7 @@ from consumers.new_customer import NewCustomer
 from consumers.outcomes import Outcome, Result
 from consumers.salesforce_records import read_record
 from consumers.state import RecordState, StateStore
-from consumers.sync import ORIGIN_HEADER, ORIGIN_WRITEBACK, RecentIds
+from consumers.sync import EXPECT_STEP, HEADER_EXPECT, ORIGIN_HEADER, ORIGIN_WRITEBACK, RecentIds
 from consumers.won_opportunity import WonOpportunity
 
 WON = "Closed Won"
@@ -145,9 +145,13 @@ class WritebackHandler:
         values = dict(update.values)
         if update.source == "chargebee" and self.chargebee is not None:
             current = (await self.chargebee.retrieve("customers", update.key))["customer"]
+            address = values.pop("billing_address", None)
+            if values and address:
+                # Two calls, two webhooks: the first one's state (new fields, old address) is
+                # announced too, or sync would write that half-change back over the Account.
+                await self._expect_chargebee(_merged(current, values), step=True)
             # Announced before the call, so it always precedes Chargebee's webhook about it.
             await self._expect_chargebee(_merged(current, update.values))
-            address = values.pop("billing_address", None)
             if values:
                 await self.chargebee.update_customer(update.key, values)
                 self._update_calls += 1
@@ -169,7 +173,7 @@ class WritebackHandler:
             return True
         return False
 
-    async def _expect_chargebee(self, customer: dict[str, Any]) -> None:
+    async def _expect_chargebee(self, customer: dict[str, Any], step: bool = False) -> None:
         """Tell sync what the customer is about to be, ahead of Chargebee's webhook about it.
 
         The Account already holds these values (a person typed them), so sync only notes them;
@@ -182,7 +186,7 @@ class WritebackHandler:
         version = int(customer.get("resource_version") or 0) + 1
         customer = {**customer, "resource_version": version}
         body = {
-            "id": f"bridge-writeback-{customer['id']}-{version}",
+            "id": f"bridge-writeback-{customer['id']}-{version}{'-step' if step else ''}",
             "occurred_at": int(now.timestamp()),
             "source": "bridge",
             "object": "event",
@@ -204,7 +208,7 @@ class WritebackHandler:
             self.producer,
             Topics.from_settings(self.settings).chargebee_events,
             envelope,
-            {ORIGIN_HEADER: ORIGIN_WRITEBACK},
+            {ORIGIN_HEADER: ORIGIN_WRITEBACK, **({HEADER_EXPECT: EXPECT_STEP} if step else {})},
             timeout=self.settings.publish_timeout_seconds,
         )
 

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import pytest
 from chargebee_sandbox_support import API_KEY, serve
 from receiver_harness import read_topic
 from sync_harness import Org, salesforce_sandbox, sync_settings, wait_for
@@ -179,7 +180,19 @@ async def test_won_opportunity_creates_exactly_one_subscription(settings: Settin
         await http.aclose()
 
 
-async def test_billing_webhook_for_a_writeback_causes_no_salesforce_write(settings: Settings) -> None:
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"BillingCity": "Lyon"},
+        # Two Chargebee calls (customer, then billing info), two webhooks: the first carries a
+        # half-applied state, which must not be written back over the Account either.
+        {"BillingCity": "Lyon", "Phone": "+33 4 00 00 00 00"},
+    ],
+    ids=["one-call", "two-calls"],
+)
+async def test_billing_webhook_for_a_writeback_causes_no_salesforce_write(
+    settings: Settings, edit: dict[str, str]
+) -> None:
     from pydantic import SecretStr
     from receiver_harness import running_receiver
     from sync_harness import running_sync
@@ -213,10 +226,14 @@ async def test_billing_webhook_for_a_writeback_causes_no_salesforce_write(settin
             settled_before = sum(sync.stats.outcomes.values())
             writes_before = org.writes()
             # A person edits the address: it flows to Chargebee, whose webhook comes back.
-            _human(org, "Account", {"BillingCity": "Lyon"}, account)
-            await wait_for(lambda: handler.billing_calls == 1, timeout=30)
-            await wait_for(lambda: sum(sync.stats.outcomes.values()) >= settled_before + 2, timeout=30)
-            assert sync.stats.outcomes.get("skipped_echo") == 1  # the writeback's expectation
+            _human(org, "Account", edit, account)
+            calls = len(edit)  # one vendor call per part of the edit
+            await wait_for(lambda: handler.billing_calls == calls, timeout=30)
+            # Per call: the writeback's expectation and the vendor's webhook.
+            await wait_for(
+                lambda: sum(sync.stats.outcomes.values()) >= settled_before + 2 * calls, timeout=30
+            )
+            assert sync.stats.outcomes.get("skipped_echo") == calls  # the writeback's expectations
         billed = await client.retrieve("customers", customer)
         assert billed["customer"]["billing_address"]["city"] == "Lyon"
         assert org.writes() == writes_before  # Chargebee's webhook cost no Salesforce write
