@@ -8,6 +8,20 @@ import sys
 import structlog
 
 
+class _Stderr:
+    """Whatever `sys.stderr` is at write time: a CLI run inside a test harness (or any caller
+    that swaps stderr) must not leave loggers bound to a stream that is closed later."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+_STDERR = _Stderr()
+
+
 def configure_logging(level: str = "INFO", json: bool = True) -> None:
     """Route structlog and stdlib logging to stderr, as JSON lines or console lines."""
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
@@ -24,10 +38,11 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_STDERR),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler: logging.StreamHandler[_Stderr] = logging.StreamHandler(_STDERR)
+    handler.set_name("bridge")
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
@@ -35,7 +50,8 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
         )
     )
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    # Replace our own handler (configure may run again), keep others (e.g. a test's capture).
+    root.handlers[:] = [h for h in root.handlers if h.get_name() != "bridge"] + [handler]
     root.setLevel(numeric)
     # aiokafka logs expected transient states (coordinator not ready yet) at ERROR/WARNING.
     logging.getLogger("aiokafka").setLevel(max(numeric, logging.WARNING))
