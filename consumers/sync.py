@@ -112,7 +112,7 @@ class SyncHandler:
             tp: [None] * len(records) for tp, records in batch.items()
         }
         pending: dict[str, _Pending] = {}
-        event_writes: dict[tuple[TopicPartition, int], list[str]] = {}
+        event_writes: dict[tuple[TopicPartition, int], list[tuple[str, int]]] = {}
         stale_events: set[tuple[TopicPartition, int]] = set()
         batch_ids: dict[int, set[str]] = defaultdict(set)
         for tp, records in batch.items():
@@ -130,11 +130,15 @@ class SyncHandler:
         for partition, ids in batch_ids.items():
             self.recent.remember(partition, sorted(ids))
 
-        for (tp, i), keys in event_writes.items():
-            errors = [failed[k] for k in keys if k in failed]
+        for (tp, i), writes in event_writes.items():
+            errors = [failed[k] for k, _ in writes if k in failed]
+            # Coalesced: a newer version of each of its records in this fetch was sent instead.
+            superseded = bool(writes) and all(v < pending[k].write.version for k, v in writes)
             if errors:
                 results[tp][i] = Result.dead(errors[0])
-            elif keys:
+            elif superseded:
+                results[tp][i] = Result(Outcome.STALE)
+            elif writes:
                 results[tp][i] = Result(Outcome.APPLIED)
             elif (tp, i) in stale_events:
                 results[tp][i] = Result(Outcome.STALE)
@@ -150,7 +154,7 @@ class SyncHandler:
         batch_ids: set[str],
         pending: dict[str, _Pending],
         stale_events: set[tuple[TopicPartition, int]],
-    ) -> Result | list[str]:
+    ) -> Result | list[tuple[str, int]]:
         """An event's final outcome, or the keys of the writes it still needs."""
         try:
             env = Envelope.from_bytes(rec.value)
@@ -184,7 +188,7 @@ class SyncHandler:
                     self._expected[tp.partition][key] = RecordState(w.version, w.digest(), passing)
             return Result(Outcome.ECHO, detail="expected state of a writeback")
         repairs = _repairs(headers)
-        keys = []
+        keys: list[tuple[str, int]] = []
         expected = self._expected.get(tp.partition, {})
         for w in writes:
             key = w.key.state_key
@@ -217,7 +221,7 @@ class SyncHandler:
                 )
             pending[key].events.append((tp, i))
             pending[key].partitions.add(tp.partition)
-            keys.append(key)
+            keys.append((key, w.version))
         return keys
 
     async def _apply(self, pending: list[_Pending]) -> dict[str, BridgeError]:
