@@ -98,13 +98,16 @@ async def test_dates_that_do_not_fit_in_utc_are_400_not_a_crash(settings: Settin
     assert await read_topic(s, topics.chargebee_events) == []
 
 
-async def test_outbound_message_in_an_unknown_encoding_is_400(settings: Settings) -> None:
-    """atheris soap: `<?xml … encoding="UTF-6"?>` made the parser raise LookupError (a 500)."""
+@pytest.mark.parametrize(("encoding", "says"), [("UTF-6", "unknown encoding"), ("EUC-JP", "multi-byte")])
+async def test_outbound_message_in_an_unsupported_encoding_is_400(
+    settings: Settings, encoding: str, says: str
+) -> None:
+    """atheris soap: `encoding="UTF-6"` raised LookupError, `"EUC-JP"` ValueError (both a 500)."""
     s = _settings(settings)
-    body = _soap(declaration='<?xml version="1.0" encoding="UTF-6"?>')
+    body = _soap(declaration=f'<?xml version="1.0" encoding="{encoding}"?>')
     async with running_receiver(s) as url, httpx.AsyncClient() as client:
         r = await client.post(f"{url}/webhooks/salesforce", content=body)
-    assert r.status_code == 400 and "unknown encoding" in r.text and "faultstring" in r.text
+    assert r.status_code == 400 and says in r.text and "faultstring" in r.text
     assert await read_topic(s, Topics.from_settings(s).salesforce_changes) == []
 
 

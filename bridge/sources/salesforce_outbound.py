@@ -54,7 +54,7 @@ def parse(body: bytes, organization_id: str | None) -> list[Envelope]:
         ) from None
     except ParseError as exc:
         raise Rejected(400, "bad_xml", f"body is not XML: {exc}") from None
-    except LookupError as exc:  # an XML declaration naming an encoding Python does not know
+    except (LookupError, ValueError) as exc:  # an encoding Python or expat does not support
         raise Rejected(400, "bad_xml", f"body is not XML: {exc}") from None
     notifications = root.find(f"{{{SOAP}}}Body/{{{OUTBOUND}}}notifications")
     if notifications is None:
