@@ -101,15 +101,17 @@ def main() -> int:
             broker.start()
         try:
             with served_receiver(settings) as receiver:
-                run(receiver.url, settings, args.http_cases, report)
-                rss = receiver.rss_bytes() // 2**20
+                try:
+                    run(receiver.url, settings, args.http_cases, report)
+                finally:  # a harness error still prints what was sent and found so far
+                    rss = receiver.rss_bytes() // 2**20
+                    print("schemathesis on the live receiver:")
+                    print("\n".join("  " + line for line in report.lines()))
+                    print(f"  receiver RSS after the run: {rss} MiB", flush=True)
         finally:
             asyncio.run(delete_topics_with_prefix(settings, prefix))
             if broker is not None:
                 broker.stop()
-        print("schemathesis on the live receiver:")
-        print("\n".join("  " + line for line in report.lines()))
-        print(f"  receiver RSS after the run: {rss} MiB")
         found += len(report.findings)
     print(f"fuzz: {found} finding(s)")
     return 1 if found else 0
