@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install kafka kafka-stop run test lint demo bench chaos clean
+.PHONY: install kafka kafka-stop run test lint demo bench chaos fuzz clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=python3.x (>= 3.11)"; exit 1; }
@@ -31,7 +31,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check bridge consumers tests bench
+	$(BIN)/ruff check bridge consumers tests bench fuzz
 	$(BIN)/mypy
 
 demo: $(STAMP)
@@ -45,6 +45,14 @@ bench: $(STAMP)
 chaos: $(STAMP)
 	$(BIN)/bridge kafka fetch
 	$(BIN)/python bench/chaos.py $(CHAOS_ARGS)
+
+# Atheris on every webhook parser (FUZZ_RUNS inputs each), then schemathesis on every endpoint
+# of a live `bridge serve` (FUZZ_HTTP_CASES requests) on the real broker. Prints counts and findings.
+FUZZ_RUNS ?= 20000
+FUZZ_HTTP_CASES ?= 10500
+fuzz: $(STAMP)
+	$(BIN)/bridge kafka fetch
+	$(BIN)/python fuzz/run.py --runs $(FUZZ_RUNS) --http-cases $(FUZZ_HTTP_CASES)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -6,6 +6,7 @@
     GET  /healthz               the process is up
     GET  /readyz                the broker answers (503 otherwise)
     GET  /metrics               Prometheus
+    GET  /openapi.json          this table as OpenAPI 3.1 (bridge/openapi.py)
 
 2xx means the broker has the event. Errors are JSON `{"error", "detail"}` (SOAP faults on
 the Salesforce endpoint): 401 bad credentials, 400 malformed, 413 too large, 405 wrong
@@ -29,6 +30,7 @@ from bridge.errors import BrokerUnavailable
 from bridge.events import Envelope
 from bridge.kafka import Topics
 from bridge.logs import get_logger
+from bridge.openapi import spec
 from bridge.publisher import Publisher
 from bridge.receiver_metrics import IN_FLIGHT, PUBLISH_SECONDS, REQUESTS
 from bridge.settings import Settings
@@ -98,6 +100,9 @@ def create_app(settings: Settings, publisher: Publisher | None = None) -> Starle
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(document)
+
     routes = [
         Route("/webhooks/orb", _guarded("orb", orb_webhook), methods=["POST"]),
         Route("/webhooks/chargebee", _guarded("chargebee", chargebee_webhook), methods=["POST"]),
@@ -107,7 +112,10 @@ def create_app(settings: Settings, publisher: Publisher | None = None) -> Starle
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
     ]
+    # Built once, from the table itself: the document cannot list a route that is not served.
+    document = spec(routes)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -23,6 +23,7 @@ import uvicorn
 
 from bridge.app import create_app
 from bridge.errors import BadInput, ConfigError
+from bridge.http_protocol import BoundedHttpToolsProtocol
 from bridge.kafka import ensure_topics, make_producer
 from bridge.logs import get_logger
 from bridge.mapping import build_mapper, chargebee_site_from_url, load_overrides
@@ -42,14 +43,16 @@ def receiver_config(settings: Settings, host: str | None = None, port: int | Non
         create_app(settings),
         host=host or settings.http_host,
         port=port or settings.http_port,
-        http="httptools",
+        http=BoundedHttpToolsProtocol,  # httptools, with the request head bounded (431)
         loop="uvloop",
         log_level="warning",
         lifespan="on",
-        # Bounded on purpose: slow or idle clients must not pin memory or sockets.
-        timeout_keep_alive=5,
-        limit_concurrency=2000,
-        h11_max_incomplete_event_size=16 * 1024,
+        # Bounded on purpose (README "Receiver limits"): slow or idle clients must not pin
+        # memory or sockets, and overload must answer 503 rather than queue without end.
+        timeout_keep_alive=5,  # an idle keep-alive connection is closed after 5 s
+        limit_concurrency=2000,  # connections + requests in flight; beyond, 503 at once
+        backlog=2048,  # accepted-but-not-served connections the kernel may queue
+        h11_max_incomplete_event_size=16 * 1024,  # the head bound if run with h11 instead
         timeout_graceful_shutdown=20,
     )
 

@@ -94,6 +94,10 @@ def parse(body: bytes) -> tuple[Envelope, dict[str, str]]:
         raise Rejected(400, "bad_field", "field 'api_version' must be 'v2'")
     if not isinstance(content, dict):
         raise Rejected(400, "bad_field", "field 'content' must be an object")
+    try:
+        occurred_at = datetime.fromtimestamp(occurred, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise Rejected(400, "bad_field", "field 'occurred_at' is out of range for Unix seconds") from None
     kind, obj = _main_object(event_type, content)
     customer = _customer_id(content)
     object_id = str(obj.get("id")) if obj and obj.get("id") is not None else event_id
@@ -103,7 +107,7 @@ def parse(body: bytes) -> tuple[Envelope, dict[str, str]]:
         source="chargebee",
         event_id=event_id,
         event_type=event_type,
-        occurred_at=datetime.fromtimestamp(occurred, UTC),
+        occurred_at=occurred_at,
         object_type=kind,
         object_id=object_id,
         customer_id=customer or f"{kind}:{object_id}",

@@ -147,8 +147,9 @@ def verify(
     ]
     for secret in secrets:
         expected = sign(secret, timestamp, body)
-        # Compare against every offered value so timing does not reveal which one matched.
-        if any(hmac.compare_digest(expected, value) for value in offered):
+        # Compare against every offered value so timing does not reveal which one matched. As
+        # bytes: compare_digest refuses non-ASCII str, and header values can hold any latin-1.
+        if any(hmac.compare_digest(expected.encode(), value.encode()) for value in offered):
             return
     raise Rejected(401, "bad_signature", "no v1 signature in X-Orb-Signature matches this body")
 
@@ -170,6 +171,10 @@ def parse(body: bytes) -> tuple[Envelope, dict[str, str]]:
         raise Rejected(400, "bad_field", "created_at is not an ISO 8601 time") from None
     if occurred.tzinfo is None:
         occurred = occurred.replace(tzinfo=UTC)
+    try:
+        occurred = occurred.astimezone(UTC)  # the envelope stores UTC; year 1 or 9999 may not fit
+    except OverflowError:
+        raise Rejected(400, "bad_field", "created_at is out of range in UTC") from None
     style = data.get("payload_style", "expanded")
     if style not in ("expanded", "standard"):
         raise Rejected(400, "bad_field", "payload_style must be 'expanded' or 'standard'")

@@ -54,6 +54,8 @@ def parse(body: bytes, organization_id: str | None) -> list[Envelope]:
         ) from None
     except ParseError as exc:
         raise Rejected(400, "bad_xml", f"body is not XML: {exc}") from None
+    except (LookupError, ValueError) as exc:  # an encoding Python or expat does not support
+        raise Rejected(400, "bad_xml", f"body is not XML: {exc}") from None
     notifications = root.find(f"{{{SOAP}}}Body/{{{OUTBOUND}}}notifications")
     if notifications is None:
         raise Rejected(400, "bad_shape", "no soapenv:Body/notifications element (outbound message namespace)")
@@ -123,6 +125,7 @@ def _when(value: Any) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        # In UTC now: a year-1 or year-9999 time that does not fit would fail at publish.
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

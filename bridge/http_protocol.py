@@ -1,0 +1,53 @@
+"""uvicorn's httptools protocol with a bound on the request head (request line + headers).
+
+httptools buffers a request head of any size (a 20 MB header was accepted), and uvicorn's
+`h11_max_incomplete_event_size` applies only to h11. So a client could pin memory by sending,
+or dribbling, huge headers on many connections. This protocol answers 431 and closes once a
+head grows past `MAX_HEAD_BYTES` without being complete. Bodies are bounded by the app (413).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+MAX_HEAD_BYTES = 64 * 1024
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """`HttpToolsProtocol` that refuses a request head larger than `MAX_HEAD_BYTES` with 431."""
+
+    _head_bytes = 0
+    _in_head = True
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._head_bytes = 0
+        self._in_head = True
+        super().connection_made(transport)
+
+    def on_message_begin(self) -> None:
+        self._head_bytes = 0
+        self._in_head = True
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # Counted after parsing: a chunk that completes the head (and carries body) is fine.
+        if self._in_head and not self.transport.is_closing():
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._refuse_head()
+
+    def _refuse_head(self) -> None:
+        body = b'{"error":"headers_too_large","detail":"request line and headers exceed 65536 bytes"}'
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            b"content-type: application/json\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body
+        )
+        self.transport.close()

@@ -1,0 +1,1 @@
+"""Fuzzing harnesses (`make fuzz`): schemathesis against a live receiver, atheris on the parsers."""
