@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any, TextIO
 
 import structlog
 
@@ -22,8 +23,9 @@ class _Stderr:
 _STDERR = _Stderr()
 
 
-def configure_logging(level: str = "INFO", json: bool = True) -> None:
-    """Route structlog and stdlib logging to stderr, as JSON lines or console lines."""
+def configure_logging(level: str = "INFO", json: bool = True, stream: TextIO | None = None) -> None:
+    """Route structlog and stdlib logging to stderr (or `stream`), as JSON lines or console lines."""
+    out: Any = stream if stream is not None else _STDERR
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
@@ -38,10 +40,10 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=_STDERR),  # type: ignore[arg-type]
+        logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=True,
     )
-    handler: logging.StreamHandler[_Stderr] = logging.StreamHandler(_STDERR)
+    handler: logging.StreamHandler[Any] = logging.StreamHandler(out)
     handler.set_name("bridge")
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(

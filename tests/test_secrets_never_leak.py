@@ -41,7 +41,7 @@ def log_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TextIO]:
     sink = (tmp_path_factory.mktemp("logs") / "all.log").open("w+")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(sys, "stderr", sink)
-        configure_logging("DEBUG", json=True)
+        configure_logging("DEBUG", json=True, stream=sink)
         logging.getLogger("uvicorn").setLevel(logging.DEBUG)
         yield sink
     configure_logging()
