@@ -187,6 +187,8 @@ async def test_expired_session_reauthenticates_and_resubscribes_from_the_last_re
             await asyncio.wait_for(listener.subscribed.wait(), 15)
             _human(org, "Account", {"Name": "Before"})
             await _changes(s, 1)
+            # The listener notes the replay id right after the broker's ack: wait for it too.
+            await wait_for(lambda: "/data/AccountChangeEvent" in listener.last, timeout=15)
             last = listener.last["/data/AccountChangeEvent"]
             refreshes = sf.tokens.refreshes
             armed.set()
