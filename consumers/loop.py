@@ -135,12 +135,16 @@ class ConsumeLoop:
             while not stop.is_set():
                 self._resume_due()
                 fetched = await self._fetch()
-                batch: Batch = {
-                    tp: records
-                    for tp, records in fetched.items()
-                    # paused while the batch was fetched, or revoked meanwhile
-                    if records and tp not in self._resume_at and tp in self.assigned
-                }
+                batch: Batch = {}
+                for tp, records in fetched.items():
+                    if not records or tp in self._resume_at:
+                        continue  # paused while the batch was fetched
+                    if tp in self.assigned:
+                        batch[tp] = records
+                    elif tp in self.consumer.assignment():
+                        # Assigned but its state not restored yet: handled without it, a stale
+                        # version could pass the guard. Read these again once it is ready.
+                        self.consumer.seek(tp, records[0].offset)
                 if batch:
                     await self._process(batch)
                 await self._report_lag()
@@ -175,9 +179,10 @@ class ConsumeLoop:
         return batch
 
     async def _assigned(self, tps: set[TopicPartition]) -> None:
-        self.assigned |= tps
+        # Ready only once the hook (the version state's restore) is done: see `run`.
         if self._on_assigned is not None:
             await self._on_assigned(tps)
+        self.assigned |= tps
         self.ready.set()
 
     async def _revoked(self, tps: set[TopicPartition]) -> None:
