@@ -19,7 +19,7 @@ from bridge.errors import BrokerUnavailable
 from bridge.events import Envelope
 from bridge.logs import get_logger
 from bridge.publisher import Publisher
-from bridge.receiver_metrics import IN_FLIGHT, PUBLISH_SECONDS, REQUESTS
+from bridge.receiver_metrics import PUBLISH_SECONDS, REQUESTS, InFlight
 from bridge.sources.request import Rejected
 
 log = get_logger("receiver")
@@ -78,11 +78,11 @@ class WebhookEndpoint:
         self._publish_seconds = PUBLISH_SECONDS.labels(source)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        IN_FLIGHT.inc()
+        InFlight.count += 1
         try:
             answer = await self._handle(scope, receive)
         finally:
-            IN_FLIGHT.dec()
+            InFlight.count -= 1
         if answer is not None:
             await _send(send, answer)
 
