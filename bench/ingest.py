@@ -81,6 +81,28 @@ def run_wrk(url: str, script: Path, seconds: int, connections: int) -> dict[str,
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its direct children (uvicorn workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def measured(url: str, script: Path, args: argparse.Namespace, pid: int) -> dict[str, float]:
+    """One wrk run, plus the server's CPU microseconds per answered request."""
+    before = cpu_seconds(pid)
+    fig = run_wrk(url, script, args.seconds, args.connections)
+    fig["cpu_us"] = (cpu_seconds(pid) - before) / max(fig["requests"], 1) * 1e6
+    return fig
+
+
 def _ms(text: str) -> float:
     value, unit = float(re.match(r"[\d.]+", text).group(0)), re.sub(r"[\d.]", "", text)  # type: ignore[union-attr]
     return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}.get(unit, 1.0)
@@ -150,13 +172,9 @@ def main() -> None:
         load_before = os.getloadavg()[0]
         echo_runs, bridge_runs = [], []
         for _ in range(args.repeat):
-            echo_runs.append(
-                run_wrk(f"http://127.0.0.1:{echo_port}/webhooks/orb", script, args.seconds, args.connections)
-            )
+            echo_runs.append(measured(f"http://127.0.0.1:{echo_port}/webhooks/orb", script, args, echo.pid))
             bridge_runs.append(
-                run_wrk(
-                    f"http://127.0.0.1:{bridge_port}/webhooks/orb", script, args.seconds, args.connections
-                )
+                measured(f"http://127.0.0.1:{bridge_port}/webhooks/orb", script, args, receiver.pid)
             )
         load_after = os.getloadavg()[0]
         stored = asyncio.run(count_topic(settings, Topics.from_settings(settings).orb_events))
@@ -172,19 +190,25 @@ def main() -> None:
         f"each, medians; receiver workers: {args.workers}; 2 cores shared by wrk, servers, broker "
         f"and other users (load average {load_before:.2f} before, {load_after:.2f} after)"
     )
-    print(f"{'app':<22}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}   req/s of each run")
+    columns = f"{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'CPU us/req':>12}"
+    print(f"{'app':<22}{columns}   req/s of each run")
     for name, fig, runs in (
         ("bare Starlette echo", echo_fig, echo_runs),
         ("bridge receiver", bridge_fig, bridge_runs),
     ):
         each = " ".join(f"{r['rps']:.0f}" for r in runs)
         print(
-            f"{name:<22}{fig['rps']:>10.0f}{fig['p50']:>9.2f}{fig['p99']:>9.2f}{fig['non2xx']:>9.0f}   {each}"
+            f"{name:<22}{fig['rps']:>10.0f}{fig['p50']:>9.2f}{fig['p99']:>9.2f}{fig['non2xx']:>9.0f}"
+            f"{fig['cpu_us']:>12.0f}   {each}"
         )
     ratios = [b["rps"] / e["rps"] for e, b in zip(echo_runs, bridge_runs, strict=True)]
     print(
         f"ratio receiver/echo: {bridge_fig['rps'] / echo_fig['rps']:.0%} of medians "
         f"(pairwise: {' '.join(f'{r:.0%}' for r in ratios)})"
+    )
+    print(
+        "CPU us/req: the server process's own CPU time per request (workers included, broker not): "
+        "less sensitive to the shared machine than req/s"
     )
     # wrk stops mid-flight: a request cut off by the end of the run may be stored without its
     # answer being counted, never the reverse.
