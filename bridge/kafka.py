@@ -245,10 +245,10 @@ async def publish_raw(
     """Send a pre-encoded record and wait for the ack; return (partition, offset)."""
     try:
         if timeout >= producer._request_timeout_ms / 1000:
-            # The producer's own request timeout already bounds the wait: no extra task.
-            meta = await producer.send_and_wait(
-                topic, value=value, key=key, headers=headers, partition=partition
-            )
+            # The producer's own request timeout already bounds the wait: no extra task (and
+            # send_and_wait's own coroutine layer skipped: this runs once per webhook).
+            sent = await producer.send(topic, value=value, key=key, headers=headers, partition=partition)
+            meta = await sent
         else:
             meta = await asyncio.wait_for(
                 producer.send_and_wait(topic, value=value, key=key, headers=headers, partition=partition),

@@ -81,6 +81,10 @@ class WebhookEndpoint:
         InFlight.count += 1
         try:
             answer = await self._handle(scope, receive)
+        except Exception:
+            # The app's error middleware is not on this path (see app.Receiver): answer here.
+            log.exception("webhook_failed", source=self.source)
+            answer = self.fault(500, "internal_error", "the receiver failed; retry later")
         finally:
             InFlight.count -= 1
         if answer is not None:
