@@ -276,18 +276,9 @@ async def latency(receiver: str, sf: str, rate: int, seconds: int, customers: in
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=10_000)
-    parser.add_argument("--rate", type=int, default=500)
-    parser.add_argument("--seconds", type=int, default=10)
-    args = parser.parse_args()
-    settings = Settings(topic_prefix=f"bench{uuid.uuid4().hex[:6]}.")
-    if not broker_answers(settings.kafka_bootstrap):
-        LocalKafka().start()
-    sf_port, rx_port = free_port(), free_port()
-    sf = f"http://127.0.0.1:{sf_port}"
-    env = {
+def pipeline_env(settings: Settings, sf: str) -> dict[str, str]:
+    """Environment of the receiver and sync processes: the bench's topics, the SF sandbox."""
+    return {
         **os.environ,
         "BRIDGE_TOPIC_PREFIX": settings.topic_prefix,
         "BRIDGE_LOG_LEVEL": "WARNING",
@@ -300,6 +291,20 @@ def main() -> None:
         "BRIDGE_SALESFORCE_PASSWORD": "sandbox-password",
         "BRIDGE_SYNC_GROUP_ID": f"{settings.topic_prefix}sync",
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--rate", type=int, default=500)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    settings = Settings(topic_prefix=f"bench{uuid.uuid4().hex[:6]}.")
+    if not broker_answers(settings.kafka_bootstrap):
+        LocalKafka().start()
+    sf_port, rx_port = free_port(), free_port()
+    sf = f"http://127.0.0.1:{sf_port}"
+    env = pipeline_env(settings, sf)
     procs = [
         start([*BRIDGE, "sandbox", "salesforce", "--port", str(sf_port)], env, sf_port),
         start([*BRIDGE, "serve", "--port", str(rx_port)], env, rx_port),
