@@ -170,18 +170,23 @@ def topic_count(settings: Settings) -> int:
     return asyncio.run(count())
 
 
-def wait_drained(settings: Settings, env: dict[str, str], timeout: float = 120) -> float:
-    """Seconds until the sync group has committed everything on the Orb topic."""
+def wait_drained(
+    settings: Settings,
+    env: dict[str, str],
+    timeout: float = 120,
+    topic: str | None = None,
+    group: str | None = None,
+) -> float:
+    """Seconds until a group (the sync's) has committed everything on a topic (the Orb one)."""
     from aiokafka import AIOKafkaConsumer
 
     from bridge.kafka import Topics, partitions_of
 
     async def lag() -> int:
-        topic = Topics.from_settings(settings).orb_events
-        tps = await partitions_of(settings, topic)
+        tps = await partitions_of(settings, topic or Topics.from_settings(settings).orb_events)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap,
-            group_id=env["BRIDGE_SYNC_GROUP_ID"],
+            group_id=group or env["BRIDGE_SYNC_GROUP_ID"],
             enable_auto_commit=False,
         )
         await consumer.start()
