@@ -96,20 +96,22 @@ def synced_accounts(sf: str, ids: list[str], timeout: float = 180) -> dict[str, 
         time.sleep(1.0)
 
 
-async def edit(sf: str, accounts: list[str], rate: int, seconds: int) -> tuple[int, int, float]:
-    """Edits at `rate`/s (open loop); returns (sent, failed, seconds the sending took)."""
+async def edit(sf: str, accounts: list[str], rate: int, seconds: int) -> tuple[int, int, float, str]:
+    """Edits at `rate`/s (open loop); returns (sent, failed, seconds taken, the editor's user id)."""
     total = rate * seconds
     failed = 0
+    editor = ""
     limits = httpx.Limits(max_connections=32)
-    async with httpx.AsyncClient(base_url=sf, timeout=30, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=sf, timeout=60, limits=limits) as client:
 
         async def one(n: int) -> None:
-            nonlocal failed
+            nonlocal failed, editor
             r = await client.patch(
                 f"/_sandbox/records/Account/{accounts[n % len(accounts)]}",
                 json={"user": EDITOR, "fields": {"BillingCity": f"City {n}", "Sync_with_Chargebee__c": True}},
             )
             failed += r.status_code >= 300
+            editor = editor or r.json().get("commitUser", "")
 
         began = time.perf_counter()
         tasks = []
@@ -119,11 +121,11 @@ async def edit(sf: str, accounts: list[str], rate: int, seconds: int) -> tuple[i
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(one(n)))
         await asyncio.gather(*tasks)
-        return total, failed, time.perf_counter() - began
+        return total, failed, time.perf_counter() - began, editor
 
 
-async def commits(settings: Settings) -> dict[int, tuple[str, float]]:
-    """Edit number → (Account Id, CDC commit time in seconds), from salesforce.changes."""
+async def commits(settings: Settings, editor: str) -> dict[int, tuple[str, float]]:
+    """Edit number → (Account Id, CDC commit time in seconds) of the person's own commits."""
     topic = Topics.from_settings(settings).salesforce_changes
     tps = await partitions_of(settings, topic)
     consumer = make_consumer(settings, None)
@@ -139,6 +141,8 @@ async def commits(settings: Settings) -> dict[int, tuple[str, float]]:
                     payload = orjson.loads(r.value)["payload"]
                     city = (payload.get("fields") or {}).get("BillingCity")
                     header = payload.get("ChangeEventHeader") or {}
+                    if header.get("commitUser") != editor:
+                        continue  # only the person's edits (the listener drops the bridge's own)
                     if isinstance(city, str) and city.startswith("City "):
                         out[int(city[5:])] = (r.key.decode(), header["commitTimestamp"] / 1000)
         return out
@@ -226,7 +230,7 @@ def main() -> None:
         calls_before = httpx.get(f"{cb}/_bench/calls").json()
         load_before = os.getloadavg()[0]
         edits_began = time.time()
-        sent, failed, took = asyncio.run(edit(sf, list(by_cb.values()), args.rate, args.seconds))
+        sent, failed, took, editor = asyncio.run(edit(sf, list(by_cb.values()), args.rate, args.seconds))
         load_after = os.getloadavg()[0]
         topics = Topics.from_settings(settings)
         drained = wait_drained(
@@ -243,7 +247,8 @@ def main() -> None:
         echo_kinds = {k: v for k, v in counts(sf)["by_kind"].items() if k.startswith("collections")}
         writers = _writers_since(sf, edits_began)
         calls_after = httpx.get(f"{cb}/_bench/calls").json()
-        edits = asyncio.run(commits(settings))
+        edits = asyncio.run(commits(settings, editor))
+        diverged = _diverged(sf, cb, by_cb)
         updates = billing_updates(cb)
     finally:
         for proc in reversed(procs):
@@ -278,11 +283,20 @@ def main() -> None:
         f"billing API calls: {calls} ({reads} reads) = {calls / max(sent, 1):.3f} per edit; "
         f"Chargebee updates made: {sum(len(v) for v in updates.values())}"
     )
+    print(f"Accounts whose BillingCity differs from Chargebee's city at the end: {diverged}")
     print(
         f"echo writes (Salesforce write calls caused by Chargebee's webhooks about the updates): "
         f"{echo_writes} (all write calls of the run by kind: {echo_kinds}); records written since "
         f"the edits began, by SObject and last writer: {writers}"
     )
+
+
+def _diverged(sf: str, cb: str, by_cb: dict[str, str]) -> int:
+    """Accounts whose BillingCity differs from their Chargebee customer's city at the end."""
+    rows = {r["Id"]: r for r in httpx.get(f"{sf}/_sandbox/records/Account", timeout=60).json()}
+    customers = httpx.get(f"{cb}/_sandbox/snapshot", timeout=120).json()["objects"]["customer"]
+    cities = {c["id"]: (c.get("billing_address") or {}).get("city") for c in customers}
+    return sum(1 for cid, account in by_cb.items() if rows[account].get("BillingCity") != cities.get(cid))
 
 
 def _writers_since(sf: str, began: float) -> dict[str, int]:
