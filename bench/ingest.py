@@ -31,7 +31,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.processes import free_port, start  # noqa: E402
+from bench.processes import cpu_seconds, free_port, start  # noqa: E402
 from bridge.kafka import Topics  # noqa: E402
 from bridge.local_kafka import LocalKafka, broker_answers  # noqa: E402
 from bridge.settings import Settings  # noqa: E402
@@ -79,20 +79,6 @@ def run_wrk(url: str, script: Path, seconds: int, connections: int) -> dict[str,
         "p50": _ms(lat.get("50", "0ms")),
         "p99": _ms(lat.get("99", "0ms")),
     }
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) of a process and its direct children (uvicorn workers)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if stat.parent.name == str(pid) or fields[1] == str(pid):
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
 
 
 def measured(url: str, script: Path, args: argparse.Namespace, pid: int) -> dict[str, float]:

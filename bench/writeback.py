@@ -34,7 +34,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.processes import free_port, start  # noqa: E402
+from bench.processes import cpu_seconds, free_port, start  # noqa: E402
 from bench.sync import BRIDGE, counts, pipeline_env, wait_drained  # noqa: E402
 from bench.sync_rate import quantile  # noqa: E402
 from bridge.kafka import Topics, make_consumer, partitions_of  # noqa: E402
@@ -230,7 +230,9 @@ def main() -> None:
         calls_before = httpx.get(f"{cb}/_bench/calls").json()
         load_before = os.getloadavg()[0]
         edits_began = time.time()
+        cpu_before = [cpu_seconds(proc.pid) for proc in procs]
         sent, failed, took, editor = asyncio.run(edit(sf, list(by_cb.values()), args.rate, args.seconds))
+        cpu = [(cpu_seconds(proc.pid) - b) / took for proc, b in zip(procs, cpu_before, strict=True)]
         load_after = os.getloadavg()[0]
         topics = Topics.from_settings(settings)
         drained = wait_drained(
@@ -248,7 +250,7 @@ def main() -> None:
         writers = _writers_since(sf, edits_began)
         calls_after = httpx.get(f"{cb}/_bench/calls").json()
         edits = asyncio.run(commits(settings, editor))
-        diverged = _diverged(sf, cb, by_cb)
+        final = _final_cities(sf, cb, by_cb)
         updates = billing_updates(cb)
     finally:
         for proc in reversed(procs):
@@ -273,6 +275,11 @@ def main() -> None:
         f"achieved: {sent} edits sent in {took:.1f}s = {sent / took:.0f} edits/s ({failed} refused); "
         f"{len(edits)} reached salesforce.changes; writeback drained {drained:.1f}s after the last edit"
     )
+    names = ("salesforce sandbox", "chargebee sandbox", "receiver", "sync", "listen", "writeback")
+    print(
+        "CPU while editing (share of one core): "
+        + ", ".join(f"{n} {c:.0%}" for n, c in zip(names, cpu, strict=True))
+    )
     if lat:
         ms = {q: quantile(lat, q) * 1000 for q in (0.5, 0.95, 0.99, 1.0)}
         print(
@@ -283,7 +290,12 @@ def main() -> None:
         f"billing API calls: {calls} ({reads} reads) = {calls / max(sent, 1):.3f} per edit; "
         f"Chargebee updates made: {sum(len(v) for v in updates.values())}"
     )
-    print(f"Accounts whose BillingCity differs from Chargebee's city at the end: {diverged}")
+    lost_sf, lost_cb = lost_edits(edits, final)
+    diverged = sum(1 for s_city, c_city in final.values() if s_city != c_city)
+    print(
+        f"Accounts not holding their last edit at the end: {lost_sf} in Salesforce, {lost_cb} in "
+        f"Chargebee (of {len(final)}); Salesforce and Chargebee differ on {diverged}"
+    )
     print(
         f"echo writes (Salesforce write calls caused by Chargebee's webhooks about the updates): "
         f"{echo_writes} (all write calls of the run by kind: {echo_kinds}); records written since "
@@ -291,12 +303,24 @@ def main() -> None:
     )
 
 
-def _diverged(sf: str, cb: str, by_cb: dict[str, str]) -> int:
-    """Accounts whose BillingCity differs from their Chargebee customer's city at the end."""
+def _final_cities(sf: str, cb: str, by_cb: dict[str, str]) -> dict[str, tuple[str | None, str | None]]:
+    """Account Id → (BillingCity in Salesforce, city of its Chargebee customer) at the end."""
     rows = {r["Id"]: r for r in httpx.get(f"{sf}/_sandbox/records/Account", timeout=60).json()}
     customers = httpx.get(f"{cb}/_sandbox/snapshot", timeout=120).json()["objects"]["customer"]
     cities = {c["id"]: (c.get("billing_address") or {}).get("city") for c in customers}
-    return sum(1 for cid, account in by_cb.items() if rows[account].get("BillingCity") != cities.get(cid))
+    return {account: (rows[account].get("BillingCity"), cities.get(cid)) for cid, account in by_cb.items()}
+
+
+def lost_edits(
+    edits: dict[int, tuple[str, float]], final: dict[str, tuple[str | None, str | None]]
+) -> tuple[int, int]:
+    """Accounts whose last edit is not what (Salesforce, Chargebee) hold at the end."""
+    last: dict[str, int] = {}
+    for n, (account, _) in edits.items():
+        last[account] = max(n, last.get(account, -1))
+    sf = sum(1 for a, n in last.items() if final[a][0] != f"City {n}")
+    cb = sum(1 for a, n in last.items() if final[a][1] != f"City {n}")
+    return sf, cb
 
 
 def _writers_since(sf: str, began: float) -> dict[str, int]:
