@@ -95,6 +95,7 @@ class ConsumeLoop:
         on_assigned: PartitionsHook | None = None,
         on_revoked: PartitionsHook | None = None,
         max_records: int = 1000,
+        linger_ms: int = 0,
         backoff_base: float = 0.2,
         backoff_cap: float = 30.0,
     ) -> None:
@@ -107,6 +108,7 @@ class ConsumeLoop:
         self._on_assigned = on_assigned
         self._on_revoked = on_revoked
         self.max_records = max_records
+        self.linger_ms = linger_ms
         self.stats = LoopStats()
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
@@ -128,7 +130,7 @@ class ConsumeLoop:
         try:
             while not stop.is_set():
                 self._resume_due()
-                fetched = await self.consumer.getmany(timeout_ms=200, max_records=self.max_records)
+                fetched = await self._fetch()
                 batch = {
                     tp: records
                     for tp, records in fetched.items()
@@ -141,6 +143,28 @@ class ConsumeLoop:
         finally:
             await self.consumer.stop()
             await self.producer.stop()
+
+    async def _fetch(self) -> Batch:
+        """One fetch; with `linger_ms`, topped up for that long while it is short of a full batch.
+
+        A steady trickle would otherwise be written a few records per API call: waiting a
+        little for more is what keeps calls per record low (bench/sync_rate.py).
+        """
+        assert self.consumer is not None
+        first: Batch = await self.consumer.getmany(timeout_ms=200, max_records=self.max_records)
+        if not first or self.linger_ms <= 0:
+            return first
+        fetched = {tp: list(records) for tp, records in first.items()}
+        deadline = time.monotonic() + self.linger_ms / 1000
+        count = sum(len(records) for records in fetched.values())
+        while count < self.max_records and (left := deadline - time.monotonic()) > 0:
+            more: Batch = await self.consumer.getmany(
+                timeout_ms=int(left * 1000), max_records=self.max_records - count
+            )
+            for tp, records in more.items():
+                fetched.setdefault(tp, []).extend(records)
+                count += len(records)
+        return dict(fetched)
 
     async def _assigned(self, tps: set[TopicPartition]) -> None:
         self.assigned |= tps

@@ -253,6 +253,7 @@ async def run_sync(
             on_assigned=handler.on_assigned,
             on_revoked=handler.on_revoked,
             max_records=settings.sync_max_batch,
+            linger_ms=settings.sync_linger_ms,
         )
         if on_loop is not None:
             on_loop(loop)
