@@ -85,6 +85,9 @@ class Envelope(BaseModel):
     def _iso_z(self, value: datetime) -> str:
         if value.tzinfo is not UTC:
             value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if value.microsecond:
+            # orjson writes the same text (six digits, Z) several times faster: twice per webhook.
+            return orjson.dumps(value, option=orjson.OPT_UTC_Z)[1:-1].decode()
         return value.isoformat(timespec="microseconds")[:-6] + "Z"
 
     @property
