@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -155,6 +156,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--connections", type=int, default=100)
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk not found: apt-get install wrk")
     run = uuid.uuid4().hex[:6]
     settings = Settings(topic_prefix=f"bench{run}.")
     if not broker_answers(settings.kafka_bootstrap):
