@@ -11,7 +11,7 @@ sandbox. Nothing polls Salesforce until the sync group has committed everything.
 Prints the achieved rate, latency p50/p95/p99/max, the receiver's answer times (wrk), and
 Salesforce API calls per record (write calls and all calls). Same processes as bench/sync.py.
 
-    python bench/sync_rate.py [--rate 500] [--seconds 30] [--connections 100]
+    python bench/sync_rate.py [--rate 500] [--seconds 30] [--connections 100] [--linger-ms 250]
 """
 
 from __future__ import annotations
@@ -155,6 +155,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--connections", type=int, default=100)
+    parser.add_argument("--linger-ms", type=int, default=250, help="BRIDGE_SYNC_LINGER_MS of the sync")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install wrk")
@@ -164,7 +165,7 @@ def main() -> None:
         LocalKafka().start()
     sf_port, rx_port = free_port(), free_port()
     sf = f"http://127.0.0.1:{sf_port}"
-    env = pipeline_env(settings, sf)
+    env = {**pipeline_env(settings, sf), "BRIDGE_SYNC_LINGER_MS": str(args.linger_ms)}
     procs = [
         start([*BRIDGE, "sandbox", "salesforce", "--port", str(sf_port)], env, sf_port),
         start([*BRIDGE, "serve", "--port", str(rx_port)], env, rx_port),
@@ -204,7 +205,8 @@ def main() -> None:
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", report)
     print(
         f"load: {events} customer.created webhooks paced at {args.rate}/s by wrk (-t2 "
-        f"-c{args.connections}, open loop), {args.seconds}s; receiver, sync and Salesforce sandbox "
+        f"-c{args.connections}, open loop), {args.seconds}s; sync linger {args.linger_ms} ms; receiver, "
+        f"sync and Salesforce sandbox "
         f"in their own processes; 2 cores shared with the broker and other users (load average "
         f"{load_before:.2f} before, {load_after:.2f} after)"
     )

@@ -128,11 +128,11 @@ class Settings(BaseSettings):
         2000, ge=1, description="Most events one sync fetch handles (pooled into one set of upserts)."
     )
     sync_linger_ms: int = Field(
-        250,
+        0,
         ge=0,
         le=10_000,
         description="How long sync tops up a fetch short of a full batch before writing (fewer API "
-        "calls per record under a steady trickle, at most this much more latency).",
+        "calls per record under a steady trickle, at most this much more latency; 250 suits 500/s).",
     )
     mapping_file: str | None = Field(
         None, description="TOML file overriding the default mappings (rename, drop, constants)."
