@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
@@ -42,3 +43,17 @@ def start(
             time.sleep(0.05)
     proc.kill()
     raise SystemExit(f"{' '.join(cmd)} did not start on port {port}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its direct children (uvicorn workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total

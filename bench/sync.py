@@ -170,18 +170,23 @@ def topic_count(settings: Settings) -> int:
     return asyncio.run(count())
 
 
-def wait_drained(settings: Settings, env: dict[str, str], timeout: float = 120) -> float:
-    """Seconds until the sync group has committed everything on the Orb topic."""
+def wait_drained(
+    settings: Settings,
+    env: dict[str, str],
+    timeout: float = 120,
+    topic: str | None = None,
+    group: str | None = None,
+) -> float:
+    """Seconds until a group (the sync's) has committed everything on a topic (the Orb one)."""
     from aiokafka import AIOKafkaConsumer
 
     from bridge.kafka import Topics, partitions_of
 
     async def lag() -> int:
-        topic = Topics.from_settings(settings).orb_events
-        tps = await partitions_of(settings, topic)
+        tps = await partitions_of(settings, topic or Topics.from_settings(settings).orb_events)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap,
-            group_id=env["BRIDGE_SYNC_GROUP_ID"],
+            group_id=group or env["BRIDGE_SYNC_GROUP_ID"],
             enable_auto_commit=False,
         )
         await consumer.start()
@@ -276,18 +281,9 @@ async def latency(receiver: str, sf: str, rate: int, seconds: int, customers: in
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=10_000)
-    parser.add_argument("--rate", type=int, default=500)
-    parser.add_argument("--seconds", type=int, default=10)
-    args = parser.parse_args()
-    settings = Settings(topic_prefix=f"bench{uuid.uuid4().hex[:6]}.")
-    if not broker_answers(settings.kafka_bootstrap):
-        LocalKafka().start()
-    sf_port, rx_port = free_port(), free_port()
-    sf = f"http://127.0.0.1:{sf_port}"
-    env = {
+def pipeline_env(settings: Settings, sf: str) -> dict[str, str]:
+    """Environment of the receiver and sync processes: the bench's topics, the SF sandbox."""
+    return {
         **os.environ,
         "BRIDGE_TOPIC_PREFIX": settings.topic_prefix,
         "BRIDGE_LOG_LEVEL": "WARNING",
@@ -300,6 +296,20 @@ def main() -> None:
         "BRIDGE_SALESFORCE_PASSWORD": "sandbox-password",
         "BRIDGE_SYNC_GROUP_ID": f"{settings.topic_prefix}sync",
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--rate", type=int, default=500)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    settings = Settings(topic_prefix=f"bench{uuid.uuid4().hex[:6]}.")
+    if not broker_answers(settings.kafka_bootstrap):
+        LocalKafka().start()
+    sf_port, rx_port = free_port(), free_port()
+    sf = f"http://127.0.0.1:{sf_port}"
+    env = pipeline_env(settings, sf)
     procs = [
         start([*BRIDGE, "sandbox", "salesforce", "--port", str(sf_port)], env, sf_port),
         start([*BRIDGE, "serve", "--port", str(rx_port)], env, rx_port),

@@ -1,15 +1,20 @@
-"""The receiver's path to Kafka: one shared idempotent producer, started in the background.
+"""The receiver's path to Kafka: shared idempotent producers, started in the background.
 
-Requests never serialise on the producer: each awaits its own ack while aiokafka batches the
-concurrent sends together. A broker that is down at startup (or later) makes `publish` raise
-`BrokerUnavailable` (the receiver answers 503) while the producer keeps reconnecting, so a
-broker restart never needs a receiver restart.
+Requests never serialise on a producer: each awaits its own ack while aiokafka batches the
+concurrent sends together. aiokafka keeps one produce request in flight per broker connection,
+so under load the receiver waits on broker round trips, not CPU; `receiver_producers` > 1
+spreads keys over several producers (a key always uses the same one, so its order holds).
+
+A broker that is down at startup (or later) makes `publish` raise `BrokerUnavailable` (the
+receiver answers 503) while the producers keep reconnecting, so a broker restart never needs
+a receiver restart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import zlib
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
@@ -28,12 +33,17 @@ class Publisher:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.producer: AIOKafkaProducer | None = None
+        self.producers: list[AIOKafkaProducer] = []
         self._starter: asyncio.Task[None] | None = None
 
     @property
+    def producer(self) -> AIOKafkaProducer | None:
+        """The first producer (the only one by default), None until connected."""
+        return self.producers[0] if self.producers else None
+
+    @property
     def started(self) -> bool:
-        return self.producer is not None
+        return bool(self.producers)
 
     async def start(self) -> None:
         """Start connecting in the background; returns at once."""
@@ -42,22 +52,24 @@ class Publisher:
     async def _connect(self) -> None:
         delay = 0.5
         while True:
-            producer = make_producer(self.settings)
+            producers = [make_producer(self.settings) for _ in range(self.settings.receiver_producers)]
             try:
-                await producer.start()
+                for producer in producers:
+                    await producer.start()
                 await ensure_topics(self.settings)
             except asyncio.CancelledError:  # stopped while connecting: close what was opened
                 with contextlib.suppress(Exception):
                     await producer.stop()
                 raise
             except Exception as exc:
-                with contextlib.suppress(Exception):
-                    await producer.stop()
+                for producer in producers:
+                    with contextlib.suppress(Exception):
+                        await producer.stop()
                 log.warning("broker_unreachable_retrying", error=repr(exc), delay=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
                 continue
-            self.producer = producer
+            self.producers = producers
             log.info("publisher_ready", bootstrap=self.settings.kafka_bootstrap)
             return
 
@@ -67,28 +79,35 @@ class Publisher:
             self._starter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._starter
-        if self.producer is not None:
-            await self.producer.stop()
-            self.producer = None
+        producers, self.producers = self.producers, []
+        for producer in producers:
+            await producer.stop()
 
     async def publish_all(
         self, topic: str, envelopes: Sequence[Envelope], headers: Sequence[dict[str, str]]
     ) -> list[tuple[int, int]]:
         """Publish concurrently and wait for every ack; raise `BrokerUnavailable` otherwise."""
-        if self.producer is None:
+        producers = self.producers
+        if not producers:
             raise BrokerUnavailable("the Kafka broker is not reachable yet")
-        producer = self.producer
         timeout = self.settings.publish_timeout_seconds
         if len(envelopes) == 1:  # the common case: no gather, no extra task
-            return [await publish(producer, topic, envelopes[0], headers[0], timeout=timeout)]
+            env = envelopes[0]
+            return [await publish(self._for(env, producers), topic, env, headers[0], timeout=timeout)]
         return list(
             await asyncio.gather(
                 *(
-                    publish(producer, topic, env, extra, timeout=timeout)
+                    publish(self._for(env, producers), topic, env, extra, timeout=timeout)
                     for env, extra in zip(envelopes, headers, strict=True)
                 )
             )
         )
+
+    @staticmethod
+    def _for(envelope: Envelope, producers: list[AIOKafkaProducer]) -> AIOKafkaProducer:
+        if len(producers) == 1:
+            return producers[0]
+        return producers[zlib.crc32(envelope.key) % len(producers)]
 
     async def ready(self, timeout: float = 2.0) -> bool:
         """True when the broker answers a metadata request now."""

@@ -37,10 +37,20 @@ log = get_logger("roles")
 ROLES = ("receiver", "sync", "writeback", "listener")
 
 
-def receiver_config(settings: Settings, host: str | None = None, port: int | None = None) -> uvicorn.Config:
-    """The receiver's uvicorn configuration (shared by `bridge serve` and `bridge run`)."""
+def receiver_config(
+    settings: Settings,
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    app: str | None = None,
+    workers: int = 1,
+) -> uvicorn.Config:
+    """The receiver's uvicorn configuration (shared by `bridge serve` and `bridge run`); `app`
+    names a factory for `workers` > 1 processes, each building its own app and producer."""
     return uvicorn.Config(
-        create_app(settings),
+        app if app is not None else create_app(settings),
+        factory=app is not None,
+        workers=workers,
         host=host or settings.http_host,
         port=port or settings.http_port,
         http=BoundedHttpToolsProtocol,  # httptools, with the request head bounded (431)

@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest webhook body accepted; larger gets 413."
     )
+    receiver_producers: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="Kafka producers (connections) the receiver spreads publishes over, by key; "
+        "aiokafka keeps one produce request in flight per connection.",
+    )
     orb_webhook_secret: SecretStr | None = Field(
         None, description="Orb webhook signing secret; several, comma separated, during rotation."
     )
