@@ -116,6 +116,13 @@ class Settings(BaseSettings):
     chargebee_api_url: str = Field(
         "https://example.chargebee.com/api/v2", description="Chargebee site API base URL."
     )
+    writeback_concurrency: int = Field(
+        16,
+        ge=1,
+        le=256,
+        description="Accounts whose changes writeback pushes to billing at the same time (each "
+        "Account's own changes stay in order).",
+    )
     orb_api_key: SecretStr | None = Field(None, description="Orb API key (writeback, backfill).")
     chargebee_api_key: SecretStr | None = Field(None, description="Chargebee API key (writeback, backfill).")
     orb_create_customers: bool = Field(

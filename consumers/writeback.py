@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +25,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from bridge.billing.chargebee import ChargebeeClient
 from bridge.billing.errors import BillingApiError
 from bridge.billing.orb import OrbClient
-from bridge.errors import BadInput
+from bridge.errors import BadInput, TransientError
 from bridge.events import Envelope
 from bridge.kafka import Topics, publish
 from bridge.mapping.model import VendorMapping
@@ -90,11 +91,33 @@ class WritebackHandler:
         self.recent.forget(partitions)
 
     async def handle(self, batch: Batch) -> dict[TopicPartition, list[Result]]:
-        """Handle each change in order (writeback is low volume; order per Account matters)."""
-        out: dict[TopicPartition, list[Result]] = {}
+        """Handle the changes of each Account in order, different Accounts concurrently.
+
+        Each change costs a few sequential HTTP calls (read the record, read and update the
+        billing customer); one at a time, a burst of edits queued for many seconds.
+        """
+        out: dict[TopicPartition, list[Result | None]] = {tp: [None] * len(r) for tp, r in batch.items()}
+        chains: dict[tuple[TopicPartition, bytes | None], list[int]] = defaultdict(list)
         for tp, records in batch.items():
-            out[tp] = [await self._one(tp, rec) for rec in records]
-        return out
+            for i, rec in enumerate(records):
+                chains[(tp, rec.key)].append(i)  # the key is the Account Id: its order matters
+        gate = asyncio.Semaphore(self.settings.writeback_concurrency)
+
+        async def chain(tp: TopicPartition, indexes: list[int]) -> None:
+            async with gate:
+                for i in indexes:
+                    out[tp][i] = await self._one(tp, batch[tp][i])
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for (tp, _), indexes in chains.items():
+                    group.create_task(chain(tp, indexes))
+        except BaseExceptionGroup as eg:
+            # The loop retries the whole batch on a transient error; repeats are idempotent.
+            errors: list[BaseException] = list(eg.exceptions)
+            transient = [e for e in errors if isinstance(e, TransientError)]
+            raise (transient or errors)[0] from None
+        return {tp: [r if r is not None else Result(Outcome.NOOP) for r in rs] for tp, rs in out.items()}
 
     async def _one(self, tp: TopicPartition, rec: Any) -> Result:
         try:
