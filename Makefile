@@ -37,8 +37,11 @@ lint: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/bridge demo
 
+# Every benchmark with its default figures (several minutes; chaos has its own target).
+BENCHES := ingest sync sync_rate writeback backfill bulk replay mapping sf_sandbox orb_sandbox chargebee_tenant
 bench: $(STAMP)
-	@for b in bench/*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	$(BIN)/bridge kafka fetch
+	@for b in $(BENCHES); do echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
 
 # Kills, a broker restart and API faults on a private broker; non-zero exit if anything was
 # lost, duplicated, overwritten by an older version or echoed. CHAOS_ARGS="--seed 2 --json".
