@@ -2,8 +2,8 @@
 
 httptools buffers a request head of any size (a 20 MB header was accepted), and uvicorn's
 `h11_max_incomplete_event_size` applies only to h11. So a client could pin memory by sending,
-or dribbling, huge headers on many connections. This protocol answers 431 and closes once a
-head grows past `MAX_HEAD_BYTES` without being complete. Bodies are bounded by the app (413).
+or dribbling, huge headers on many connections. This protocol answers 431 and closes, without
+parsing further, once a head would grow past `MAX_HEAD_BYTES`. Bodies are bounded by the app (413).
 """
 
 from __future__ import annotations
@@ -20,28 +20,37 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     _head_bytes = 0
     _in_head = True
+    _tail = b""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        self._head_bytes = 0
-        self._in_head = True
+        self._start_head()
         super().connection_made(transport)
 
-    def on_message_begin(self) -> None:
+    def _start_head(self) -> None:
         self._head_bytes = 0
         self._in_head = True
-        super().on_message_begin()
+        self._tail = b""
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         super().on_headers_complete()
 
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._start_head()  # a keep-alive connection's next request starts a new head
+
     def data_received(self, data: bytes) -> None:
-        super().data_received(data)
-        # Counted after parsing: a chunk that completes the head (and carries body) is fine.
+        # Measured before parsing, whatever the chunking: a head that arrives whole in one read
+        # must be refused as surely as one dribbled in small pieces.
         if self._in_head and not self.transport.is_closing():
-            self._head_bytes += len(data)
-            if self._head_bytes > MAX_HEAD_BYTES:
+            end = (self._tail + data).find(b"\r\n\r\n")
+            size = self._head_bytes + (len(data) if end < 0 else end + 4 - len(self._tail))
+            if size > MAX_HEAD_BYTES:
                 self._refuse_head()
+                return
+            self._head_bytes += len(data)
+            self._tail = data[-3:]
+        super().data_received(data)
 
     def _refuse_head(self) -> None:
         body = b'{"error":"headers_too_large","detail":"request line and headers exceed 65536 bytes"}'
