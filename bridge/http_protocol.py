@@ -43,12 +43,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         # Measured before parsing, whatever the chunking: a head that arrives whole in one read
         # must be refused as surely as one dribbled in small pieces.
         if self._in_head and not self.transport.is_closing():
-            end = (self._tail + data).find(b"\r\n\r\n")
-            size = self._head_bytes + (len(data) if end < 0 else end + 4 - len(self._tail))
-            if size > MAX_HEAD_BYTES:
-                self._refuse_head()
-                return
-            self._head_bytes += len(data)
+            size = self._head_bytes + len(data)
+            if size > MAX_HEAD_BYTES:  # only then can it matter where the head ends
+                end = (self._tail + data).find(b"\r\n\r\n")
+                if end < 0 or self._head_bytes + end + 4 - len(self._tail) > MAX_HEAD_BYTES:
+                    self._refuse_head()
+                    return
+            self._head_bytes = size
             self._tail = data[-3:]
         super().data_received(data)
 
