@@ -122,7 +122,9 @@ class ConsumeLoop:
         # The batch being handled, so a revocation can fence it (see `_revoked`).
         self._inflight: tuple[asyncio.Task[dict[TopicPartition, list[Result]]], set[TopicPartition]] | None
         self._inflight = None
-        self.revoke_grace_seconds = 10.0
+        # Longer than a Salesforce call may take (30 s timeout): a batch in hand is not cut
+        # off mid-request, since a request we abandon may still commit after the new owner's.
+        self.revoke_grace_seconds = 45.0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; then finish the batch in hand, commit and close."""
@@ -197,6 +199,14 @@ class ConsumeLoop:
                 log.warning("batch_cancelled_on_revoke", partitions=sorted(str(tp) for tp in tps))
                 task.cancel()
                 await asyncio.wait({task})
+            elif (
+                not task.cancelled()
+                and isinstance(exc := task.exception(), TransientError)
+                and exc.code == "TIMEOUT"
+                and exc.retry_after
+            ):
+                # A write in doubt may still land: let it, before the new owner writes.
+                await asyncio.sleep(exc.retry_after)
         self.assigned -= tps
         for tp in tps:
             self._resume_at.pop(tp, None)

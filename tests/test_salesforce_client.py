@@ -193,3 +193,22 @@ def test_limit_info_header_parses() -> None:
     assert parse_limit_info("api-usage=25/15000") == ApiUsage(25, 15000)
     assert parse_limit_info("api-usage=25/15000; per-app-api-usage=17/250(appName=x)") == ApiUsage(25, 15000)
     assert parse_limit_info(None) is None and parse_limit_info("garbage") is None
+
+
+async def test_a_timed_out_write_is_in_doubt_and_asks_to_wait_as_long_again(settings: Any) -> None:
+    # Salesforce may commit a request after the client gave up on it: the error says how long
+    # to wait before writing again, so such a late commit cannot land over a newer version.
+    from sync_harness import Org, salesforce_sandbox, sync_settings
+
+    from bridge.salesforce.factory import salesforce_client
+
+    with salesforce_sandbox() as url:
+        org = Org(url)
+        org.fault(kind="latency", latency_ms=1500, count=1, match="collections")
+        async with httpx.AsyncClient(timeout=httpx.Timeout(0.5, connect=5.0)) as http:
+            client = salesforce_client(sync_settings(settings, url), http)
+            with pytest.raises(SalesforceTransientError) as raised:
+                await client.upsert_collection(
+                    "OrbCustomer__c", "Orb_Id__c", [{"Orb_Id__c": "c1", "Name": "late"}]
+                )
+        assert raised.value.code == "TIMEOUT" and raised.value.retry_after == 0.5

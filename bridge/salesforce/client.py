@@ -124,7 +124,13 @@ class SalesforceClient:
         try:
             resp = await self.http.request(method, url, content=content, params=params, headers=headers)
         except httpx.TimeoutException as exc:
-            raise SalesforceTransientError(f"{method} {path} timed out", code="TIMEOUT") from exc
+            # In doubt: Salesforce may still commit this request after we gave up on it. Waiting
+            # as long again before the next write lets such a late commit land first, instead
+            # of over a newer version written meanwhile (seen in the chaos run).
+            waited = self.http.timeout.read or 30.0
+            raise SalesforceTransientError(
+                f"{method} {path} timed out", code="TIMEOUT", retry_after=waited
+            ) from exc
         except httpx.TransportError as exc:
             raise SalesforceTransientError(
                 f"{method} {path} failed: {exc!r}", code="CONNECTION_ERROR"
