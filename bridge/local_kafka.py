@@ -50,7 +50,7 @@ class LocalKafka:
     controller_port: int = field(
         default_factory=lambda: int(os.environ.get("BRIDGE_LOCAL_KAFKA_CONTROLLER_PORT", "19093"))
     )
-    heap_mb: int = field(default_factory=lambda: int(os.environ.get("BRIDGE_LOCAL_KAFKA_HEAP_MB", "512")))
+    heap_mb: int = field(default_factory=lambda: int(os.environ.get("BRIDGE_LOCAL_KAFKA_HEAP_MB", "1024")))
 
     @property
     def bootstrap(self) -> str:
