@@ -150,6 +150,9 @@ class ConsumeLoop:
                 if batch:
                     await self._process(batch)
                 await self._report_lag()
+            # A clean stop hands the partitions over as a rebalance would (the handler records
+            # that nothing of ours is left in flight), so the next owner need not wait.
+            await self._revoked(set(self.assigned))
         finally:
             await self.consumer.stop()
             await self.producer.stop()

@@ -10,6 +10,7 @@ the new state, and give every event one outcome for the consume loop.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 
 from bridge.errors import BadInput, BridgeError, PermanentError, TransientError
 from bridge.events import HEADER_ORIGIN, HEADER_REPAIR, ORIGIN_RECONCILE, Envelope, decode_headers
+from bridge.logs import get_logger
 from bridge.mapping import RecordWrite
 from bridge.mapping.transforms import sf_datetime
 from bridge.salesforce.client import SalesforceClient
@@ -31,8 +33,18 @@ from consumers.outcomes import Outcome, Result
 from consumers.state import RecordState, StateStore
 from consumers.upserts import Upserter
 
+log = get_logger("sync")
+
 ORIGIN_HEADER = HEADER_ORIGIN
 ORIGIN_WRITEBACK = "writeback"
+# Ownership marker per source partition, kept in the state topic next to the record states.
+HELD, RELEASED = "held", "released"
+
+
+def _owner_key(tp: TopicPartition) -> str:
+    return f"__owner__:{tp.topic}:{tp.partition}"
+
+
 # On a writeback expectation: "step" marks an in-between state (first of two vendor calls).
 HEADER_EXPECT = "bridge-expect"
 EXPECT_STEP = "step"
@@ -93,21 +105,44 @@ class SyncHandler:
         self.producer = producer
         self.recent = RecentIds()
         self.upserter = Upserter(settings, salesforce)
+        # Partitions taken over from an owner that died holding them: no write until then.
+        self._in_doubt_until: dict[TopicPartition, float] = {}
         # States of records the bridge itself changed in billing (writeback): noted, not written.
         self._expected: dict[int, dict[str, RecordState]] = defaultdict(dict)
 
     async def on_assigned(self, tps: set[TopicPartition]) -> None:
         """Restore the version state of newly assigned partitions before handling them."""
         await self.state.restore({tp.partition for tp in tps})
+        # An owner that died (kill -9, OOM) may have left a Salesforce write in flight that
+        # commits after we write a newer version: if it never released the partition, wait
+        # out such writes (as long as one may take) before writing.
+        grace = (self.salesforce.http.timeout.read or 30.0) + 5.0
+        for tp in tps:
+            held = self.state.get(tp.partition, _owner_key(tp))
+            if held is not None and held.value_hash == HELD:
+                self._in_doubt_until[tp] = time.monotonic() + grace
+                log.warning("partition_taken_over_uncleanly", partition=str(tp), wait_seconds=grace)
+            await self.state.put(self.producer, tp.partition, _owner_key(tp), RecordState(0, HELD))
 
     async def on_revoked(self, tps: set[TopicPartition]) -> None:
         """Forget what another instance may now change (restored again if reassigned)."""
+        for tp in tps:  # the consume loop finished (fenced) the batch in hand first
+            await self.state.put(self.producer, tp.partition, _owner_key(tp), RecordState(0, RELEASED))
+            self._in_doubt_until.pop(tp, None)
         partitions = {tp.partition for tp in tps}
         self.state.forget(partitions)
         self.recent.forget(partitions)
 
     async def handle(self, batch: Batch) -> dict[TopicPartition, list[Result]]:
         """Map, guard and write one fetch; writes are pooled across its partitions."""
+        now = time.monotonic()
+        wait = max((self._in_doubt_until.get(tp, 0.0) - now for tp in batch), default=0.0)
+        if wait > 0:
+            raise TransientError(
+                "partition taken over from an owner that stopped uncleanly: its writes may still land",
+                code="IN_DOUBT",
+                retry_after=wait,
+            )
         results: dict[TopicPartition, list[Result | None]] = {
             tp: [None] * len(records) for tp, records in batch.items()
         }
