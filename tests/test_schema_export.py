@@ -128,3 +128,18 @@ def test_refuses_a_non_empty_folder_unless_forced_and_then_replaces_the_package(
     assert forced.exit_code == 0, forced.output
     assert not stale.exists()
     assert not (out / "objects" / "OrbInvoice__c").exists()
+
+
+def test_fields_writeback_and_sync_status_use_are_in_the_package(tmp_path: Path) -> None:
+    # Not written by any forward mapping, yet a deploy without them breaks writeback or sync.
+    from bridge.salesforce.metadata import WRITEBACK_FIELDS
+
+    package = _export(tmp_path / "pkg")["package.xml"]
+    members = _members(package, "CustomField")
+    wanted = {
+        f"{sobject}.{name}"
+        for fields in WRITEBACK_FIELDS.values()
+        for sobject, names in fields.items()
+        for name in names
+    }
+    assert wanted | {"Account.Last_Synced_At__c"} <= members

@@ -53,6 +53,14 @@ class ObjectNeed:
         return self.sobject.custom
 
 
+# Fields writeback itself reads or writes beyond the reverse mappings, per billing source
+# (consumers/won_opportunity.py and consumers/new_customer.py).
+WRITEBACK_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "orb": {"Opportunity": ("Orb_Plan__c", "Orb_Subscription_Id__c"), "Account": ("Orb_Billing_Email__c",)},
+    "chargebee": {"Opportunity": ("Subscription_Id__c",)},
+}
+
+
 def needed_metadata(mappings: Iterable[VendorMapping], schema: Schema) -> list[ObjectNeed]:
     """Every SObject the enabled mappings write or read back, with the custom fields involved.
 
@@ -68,11 +76,15 @@ def needed_metadata(mappings: Iterable[VendorMapping], schema: Schema) -> list[O
             if not om.enabled:
                 continue
             want(om.sobject, om.external_id.field, *(r.target for r in om.fields))
+            if om.synced_at_field:
+                want(om.sobject, om.synced_at_field)
             for ref in om.parents:
                 want(om.sobject, ref.field)
                 want(ref.sobject, ref.external_id_field)
         for rm in vm.reverse:
             want(rm.sobject, rm.key_field, *rm.require_true, *(f.salesforce for f in rm.fields))
+        for sobject, names in WRITEBACK_FIELDS.get(vm.source, {}).items():
+            want(sobject, *names)
     needs: list[ObjectNeed] = []
     problems: list[str] = []
     for name in sorted(wanted):
