@@ -82,6 +82,23 @@ class Topics:
         return name in (self.sync_state, self.cdc_replay, self.backfill_progress)
 
 
+async def ensure_topics_patiently(settings: Settings, patience: float = 60.0) -> None:
+    """`ensure_topics`, retried with backoff while the broker does not answer (it may be
+    restarting) for up to `patience` seconds, so a consumer does not crash-loop meanwhile."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience
+    delay = 0.5
+    while True:
+        try:
+            await ensure_topics(settings)
+            return
+        except BrokerUnavailable:
+            if loop.time() + delay > deadline:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) -> list[str]:
     """Create the bridge's topics (or the named ones) if missing; return the ones created."""
     topics = Topics.from_settings(settings)

@@ -320,11 +320,11 @@ async def run_sync(
     on_loop: Callable[[ConsumeLoop], None] | None = None,
 ) -> ConsumeLoop:
     """Run `bridge sync` until `stop` is set; returns the loop (its stats) when done."""
-    from bridge.kafka import Topics, ensure_topics, make_producer
+    from bridge.kafka import Topics, ensure_topics_patiently, make_producer
     from bridge.salesforce.factory import salesforce_client
 
     topics = Topics.from_settings(settings)
-    await ensure_topics(settings)
+    await ensure_topics_patiently(settings)
     sf = salesforce or salesforce_client(settings)
     producer = make_producer(settings)
     await producer.start()

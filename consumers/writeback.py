@@ -271,10 +271,10 @@ async def run_writeback(
     on_loop: Any = None,
 ) -> ConsumeLoop:
     """Run `bridge writeback` until `stop` is set."""
-    from bridge.kafka import ensure_topics, make_producer
+    from bridge.kafka import ensure_topics_patiently, make_producer
 
     topics = Topics.from_settings(settings)
-    await ensure_topics(settings)
+    await ensure_topics_patiently(settings)
     producer = make_producer(settings)
     await producer.start()
     try:

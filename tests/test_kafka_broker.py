@@ -196,3 +196,22 @@ async def test_sync_state_topic_is_created_compacted(settings: Settings) -> None
     assert configs["cleanup.policy"] == "compact"
     assert topics.is_compacted(topics.cdc_replay) and not topics.is_compacted(topics.orb_events)
     assert len(described[0]["partitions"]) == 12
+
+
+async def test_topics_are_awaited_patiently_then_the_broker_is_reported_unavailable() -> None:
+    # A consumer starting while the broker restarts retries instead of crash-looping; with no
+    # broker at all it still gives up, with the broker named.
+    import socket
+
+    import pytest
+
+    from bridge.errors import BrokerUnavailable
+    from bridge.kafka import ensure_topics_patiently
+    from bridge.settings import Settings
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{s.getsockname()[1]}"
+    settings = Settings(kafka_bootstrap=dead, _env_file=None)  # type: ignore[call-arg]
+    with pytest.raises(BrokerUnavailable, match=dead):
+        await ensure_topics_patiently(settings, patience=1.0)
