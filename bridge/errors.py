@@ -45,6 +45,13 @@ class TransientError(BridgeError):
         self.retry_after = retry_after
 
 
+class WriteInDoubt(TransientError):
+    """A write whose outcome is unknown (timed out): the remote may still apply it later, so
+    nothing should write the same records for `retry_after` seconds."""
+
+    code = "in_doubt"
+
+
 class BrokerUnavailable(TransientError):
     """The Kafka broker could not be reached or did not acknowledge in time."""
 

@@ -27,6 +27,9 @@ ORIGIN_RECONCILE = "reconcile"
 # On reconcile events: JSON {"<SObject>:<external id>": "missing" | "different"}, the records
 # the sync must write even though its version guard remembers them as already applied.
 HEADER_REPAIR = "bridge-repair"
+# On writeback expectations: "step" marks an in-between state (the first of two vendor calls).
+HEADER_EXPECT = "bridge-expect"
+EXPECT_STEP = "step"
 
 
 def utcnow() -> datetime:

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
-from bridge.errors import TransientError
+from bridge.errors import TransientError, WriteInDoubt
 from bridge.events import decode_headers, encode_headers, utcnow
 from bridge.kafka import make_consumer, make_producer, publish_raw, subscribe
 from bridge.logs import get_logger
@@ -203,10 +203,7 @@ class ConsumeLoop:
                 task.cancel()
                 await asyncio.wait({task})
             elif (
-                not task.cancelled()
-                and isinstance(exc := task.exception(), TransientError)
-                and exc.code == "TIMEOUT"
-                and exc.retry_after
+                not task.cancelled() and isinstance(exc := task.exception(), WriteInDoubt) and exc.retry_after
             ):
                 # A write in doubt may still land: let it, before the new owner writes.
                 await asyncio.sleep(exc.retry_after)

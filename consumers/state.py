@@ -41,6 +41,13 @@ class RecordState:
         return orjson.dumps(data)
 
 
+HELD, RELEASED = "held", "released"
+
+
+def _owner_key(tp: TopicPartition) -> str:
+    return f"__owner__:{tp.topic}:{tp.partition}"
+
+
 class StateStore:
     """Per-partition in-memory view of the compacted state topic, restored on assignment."""
 
@@ -109,6 +116,17 @@ class StateStore:
         except Exception as exc:
             raise BrokerUnavailable(f"state write to {self.topic} not acknowledged: {exc!r}") from exc
         self._by_partition.setdefault(partition, {}).update(states)
+
+    async def claim(self, producer: AIOKafkaProducer, tp: TopicPartition) -> bool:
+        """Mark source partition `tp` as held by this instance (its state partition must be
+        restored); True when the previous owner never released it (it died holding it)."""
+        previous = self.get(tp.partition, _owner_key(tp))
+        await self.put(producer, tp.partition, _owner_key(tp), RecordState(0, HELD))
+        return previous is not None and previous.value_hash == HELD
+
+    async def release(self, producer: AIOKafkaProducer, tp: TopicPartition) -> None:
+        """Mark `tp` as handed over cleanly: nothing of ours is in flight for it any more."""
+        await self.put(producer, tp.partition, _owner_key(tp), RecordState(0, RELEASED))
 
     async def put(self, producer: AIOKafkaProducer, partition: int, key: str, state: RecordState) -> None:
         """Write one state."""

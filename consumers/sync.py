@@ -20,8 +20,17 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
 
-from bridge.errors import BadInput, BridgeError, PermanentError, TransientError
-from bridge.events import HEADER_ORIGIN, HEADER_REPAIR, ORIGIN_RECONCILE, Envelope, decode_headers
+from bridge.errors import BadInput, BridgeError, PermanentError, TransientError, WriteInDoubt
+from bridge.events import (
+    EXPECT_STEP,
+    HEADER_EXPECT,
+    HEADER_ORIGIN,
+    HEADER_REPAIR,
+    ORIGIN_RECONCILE,
+    ORIGIN_WRITEBACK,
+    Envelope,
+    decode_headers,
+)
 from bridge.logs import get_logger
 from bridge.mapping import RecordWrite
 from bridge.mapping.transforms import sf_datetime
@@ -35,19 +44,7 @@ from consumers.upserts import Upserter
 
 log = get_logger("sync")
 
-ORIGIN_HEADER = HEADER_ORIGIN
-ORIGIN_WRITEBACK = "writeback"
-# Ownership marker per source partition, kept in the state topic next to the record states.
-HELD, RELEASED = "held", "released"
-
-
-def _owner_key(tp: TopicPartition) -> str:
-    return f"__owner__:{tp.topic}:{tp.partition}"
-
-
-# On a writeback expectation: "step" marks an in-between state (first of two vendor calls).
-HEADER_EXPECT = "bridge-expect"
-EXPECT_STEP = "step"
+# In-between states remembered per record (writeback updates in several vendor calls).
 MAX_PASSING = 4
 
 Mapper = Callable[[Envelope], Sequence[RecordWrite]]
@@ -116,18 +113,16 @@ class SyncHandler:
         # An owner that died (kill -9, OOM) may have left a Salesforce write in flight that
         # commits after we write a newer version: if it never released the partition, wait
         # out such writes (as long as one may take) before writing.
-        grace = (self.salesforce.http.timeout.read or 30.0) + 5.0
+        grace = self.salesforce.in_doubt_seconds + 5.0
         for tp in tps:
-            held = self.state.get(tp.partition, _owner_key(tp))
-            if held is not None and held.value_hash == HELD:
+            if await self.state.claim(self.producer, tp):
                 self._in_doubt_until[tp] = time.monotonic() + grace
                 log.warning("partition_taken_over_uncleanly", partition=str(tp), wait_seconds=grace)
-            await self.state.put(self.producer, tp.partition, _owner_key(tp), RecordState(0, HELD))
 
     async def on_revoked(self, tps: set[TopicPartition]) -> None:
         """Forget what another instance may now change (restored again if reassigned)."""
         for tp in tps:  # the consume loop finished (fenced) the batch in hand first
-            await self.state.put(self.producer, tp.partition, _owner_key(tp), RecordState(0, RELEASED))
+            await self.state.release(self.producer, tp)
             self._in_doubt_until.pop(tp, None)
         partitions = {tp.partition for tp in tps}
         self.state.forget(partitions)
@@ -138,9 +133,8 @@ class SyncHandler:
         now = time.monotonic()
         wait = max((self._in_doubt_until.get(tp, 0.0) - now for tp in batch), default=0.0)
         if wait > 0:
-            raise TransientError(
+            raise WriteInDoubt(
                 "partition taken over from an owner that stopped uncleanly: its writes may still land",
-                code="IN_DOUBT",
                 retry_after=wait,
             )
         results: dict[TopicPartition, list[Result | None]] = {
@@ -207,7 +201,7 @@ class SyncHandler:
         if not writes:
             return Result(Outcome.UNMAPPED, detail=env.event_type)
         headers = decode_headers(rec.headers)
-        if headers.get(ORIGIN_HEADER) == ORIGIN_WRITEBACK:
+        if headers.get(HEADER_ORIGIN) == ORIGIN_WRITEBACK:
             # Billing now holds what Salesforce said: remember it, so the vendor's webhook for
             # this change is a no-op instead of an echo write back to Salesforce.
             step = headers.get(HEADER_EXPECT) == EXPECT_STEP
@@ -300,7 +294,7 @@ def _repairs(headers: dict[str, str]) -> dict[str, str]:
 
     Honoured only on reconcile-origin events; anything unreadable means no repair at all.
     """
-    if headers.get(ORIGIN_HEADER) != ORIGIN_RECONCILE or HEADER_REPAIR not in headers:
+    if headers.get(HEADER_ORIGIN) != ORIGIN_RECONCILE or HEADER_REPAIR not in headers:
         return {}
     try:
         parsed = orjson.loads(headers[HEADER_REPAIR])

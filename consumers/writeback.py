@@ -26,7 +26,7 @@ from bridge.billing.chargebee import ChargebeeClient
 from bridge.billing.errors import BillingApiError
 from bridge.billing.orb import OrbClient
 from bridge.errors import BadInput, TransientError
-from bridge.events import Envelope
+from bridge.events import EXPECT_STEP, HEADER_EXPECT, HEADER_ORIGIN, ORIGIN_WRITEBACK, Envelope
 from bridge.kafka import Topics, publish
 from bridge.mapping.model import VendorMapping
 from bridge.mapping.reverse import ReverseUpdate, reverse_update
@@ -37,7 +37,7 @@ from consumers.new_customer import NewCustomer
 from consumers.outcomes import Outcome, Result
 from consumers.salesforce_records import read_record
 from consumers.state import RecordState, StateStore
-from consumers.sync import EXPECT_STEP, HEADER_EXPECT, ORIGIN_HEADER, ORIGIN_WRITEBACK, RecentIds
+from consumers.sync import RecentIds
 from consumers.won_opportunity import WonOpportunity
 
 WON = "Closed Won"
@@ -231,7 +231,7 @@ class WritebackHandler:
             self.producer,
             Topics.from_settings(self.settings).chargebee_events,
             envelope,
-            {ORIGIN_HEADER: ORIGIN_WRITEBACK, **({HEADER_EXPECT: EXPECT_STEP} if step else {})},
+            {HEADER_ORIGIN: ORIGIN_WRITEBACK, **({HEADER_EXPECT: EXPECT_STEP} if step else {})},
             timeout=self.settings.publish_timeout_seconds,
         )
 

@@ -11,8 +11,8 @@ import httpx
 from fixtures.sf_sandbox_server import serve
 from pydantic import SecretStr
 
-from bridge.events import Envelope
-from bridge.kafka import Topics, ensure_topics, make_producer, publish
+from bridge.events import Envelope, decode_headers
+from bridge.kafka import Topics, ensure_topics, make_consumer, make_producer, publish
 from bridge.mapping import build_mapper
 from bridge.salesforce.factory import salesforce_client
 from bridge.sandbox.salesforce.app import create_app
@@ -123,3 +123,15 @@ class Org:
 
     def set_usage(self, used: int) -> None:
         assert self.http.post("/_sandbox/usage", json={"used": used}).status_code == 200
+
+
+async def dead_letter_headers(settings: Settings) -> list[dict[str, str]]:
+    """The headers of every record in the sync DLQ topic."""
+    consumer = make_consumer(settings, None)
+    consumer.subscribe([Topics.from_settings(settings).sync_dlq])
+    await consumer.start()
+    try:
+        batch = await consumer.getmany(timeout_ms=5000)
+    finally:
+        await consumer.stop()
+    return [decode_headers(r.headers) for recs in batch.values() for r in recs]

@@ -15,10 +15,17 @@ from mapping_payloads import (
     orb_plan,
     orb_subscription,
 )
-from sync_harness import Org, publish_all, running_sync, salesforce_sandbox, settled, sync_settings, wait_for
+from sync_harness import (
+    Org,
+    dead_letter_headers,
+    publish_all,
+    running_sync,
+    salesforce_sandbox,
+    settled,
+    sync_settings,
+    wait_for,
+)
 
-from bridge.events import decode_headers
-from bridge.kafka import Topics, make_consumer
 from bridge.settings import Settings
 
 
@@ -165,15 +172,7 @@ async def test_one_bad_record_of_200_is_dead_lettered_and_199_land(settings: Set
         customers = org.by_ext("OrbCustomer__c", "Orb_Id__c")
         assert len(customers) == 199 and "cus_123" not in customers
         assert loop.stats.outcomes == {"applied": 199, "dead_lettered": 1}
-        consumer = make_consumer(s, None)
-        consumer.subscribe([Topics.from_settings(s).sync_dlq])
-        await consumer.start()
-        try:
-            batch = await consumer.getmany(timeout_ms=5000)
-        finally:
-            await consumer.stop()
-        [dead] = [r for recs in batch.values() for r in recs]
-        headers = decode_headers(dead.headers)
+        [headers] = await dead_letter_headers(s)
         assert headers["event_id"] == "e123"
         assert headers["dlq-error-code"] == "INVALID_CROSS_REFERENCE_KEY"
 

@@ -21,6 +21,7 @@ from bridge.errors import BridgeError
 from bridge.salesforce.auth import TokenProvider
 from bridge.salesforce.errors import (
     SalesforceTransientError,
+    SalesforceWriteTimeout,
     SessionExpired,
     classify_record_error,
     classify_response,
@@ -64,6 +65,11 @@ class SalesforceClient:
     @property
     def base_path(self) -> str:
         return f"/services/data/v{self.api_version}"
+
+    @property
+    def in_doubt_seconds(self) -> float:
+        """How long a call we gave up on may still commit: as long again as we waited for it."""
+        return self.http.timeout.read or 30.0
 
     async def request(
         self,
@@ -124,12 +130,10 @@ class SalesforceClient:
         try:
             resp = await self.http.request(method, url, content=content, params=params, headers=headers)
         except httpx.TimeoutException as exc:
-            # In doubt: Salesforce may still commit this request after we gave up on it. Waiting
-            # as long again before the next write lets such a late commit land first, instead
-            # of over a newer version written meanwhile (seen in the chaos run).
-            waited = self.http.timeout.read or 30.0
-            raise SalesforceTransientError(
-                f"{method} {path} timed out", code="TIMEOUT", retry_after=waited
+            # Salesforce may still commit this request after we gave up on it: waiting before
+            # the next write lets such a late commit land first, not over a newer version.
+            raise SalesforceWriteTimeout(
+                f"{method} {path} timed out", code="TIMEOUT", retry_after=self.in_doubt_seconds
             ) from exc
         except httpx.TransportError as exc:
             raise SalesforceTransientError(

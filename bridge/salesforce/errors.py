@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge.errors import BridgeError, PermanentError, TransientError
+from bridge.errors import BridgeError, PermanentError, TransientError, WriteInDoubt
 
 # Codes where the same request can succeed later.
 TRANSIENT_CODES = frozenset(
@@ -44,6 +44,10 @@ class SalesforceError(PermanentError):
 
 class SalesforceTransientError(TransientError):
     """A Salesforce error worth retrying (lock contention, limits, 5xx, expired session)."""
+
+
+class SalesforceWriteTimeout(SalesforceTransientError, WriteInDoubt):
+    """A call that timed out: Salesforce may still commit it after we gave up."""
 
 
 class SessionExpired(SalesforceTransientError):
