@@ -260,12 +260,14 @@ async def _ends(settings: Settings, topic: str) -> dict[int, int]:
 def test_purge_before_a_time_deletes_only_older_dead_letters(settings: Settings) -> None:
     topics = Topics.from_settings(settings)
     asyncio.run(ensure_topics(settings, [topics.sync_dlq]))
-    old = datetime(2026, 1, 1, tzinfo=UTC)
+    # Recent stamps: the broker deletes records stamped older than its retention (7 days).
+    old = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=3)
     asyncio.run(_write_dead_letter(settings, event(1, "cus_same"), "MappingError", old))
     asyncio.run(_write_dead_letter(settings, event(2, "cus_same"), "MappingError", old + timedelta(hours=1)))
     asyncio.run(_write_dead_letter(settings, event(3, "cus_same"), "ValueError", old + timedelta(days=2)))
 
-    run = _cli(settings, "purge", "--before", "2026-01-02T00:00:00Z", "--yes", "--json")
+    cutoff = (old + timedelta(days=1)).isoformat().replace("+00:00", "Z")
+    run = _cli(settings, "purge", "--before", cutoff, "--yes", "--json")
 
     assert run.exit_code == 0, run.output
     assert orjson.loads(run.stdout)["purged"] == 2

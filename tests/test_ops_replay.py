@@ -92,7 +92,8 @@ async def test_replay_offset_window_on_one_partition_is_inclusive_and_filters_ev
 
 async def test_replay_by_time_takes_only_records_stamped_inside_the_window(settings: Settings) -> None:
     topics, target = await _setup(settings)
-    t0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    # Recent stamps: the broker deletes records stamped older than its retention (7 days).
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     ms = int(t0.timestamp() * 1000)
     await produce(settings, topics.orb_events, [event(i, f"cus_{i}") for i in range(0, 5)], ms)
     await produce(settings, topics.orb_events, [event(i, f"cus_{i}") for i in range(5, 10)], ms + 60_000)
