@@ -1,9 +1,9 @@
 """The receiver's path to Kafka: shared idempotent producers, started in the background.
 
-Requests never serialise on a producer: each awaits its own ack while aiokafka batches the
-concurrent sends together. aiokafka keeps one produce request in flight per broker connection,
-so under load the receiver waits on broker round trips, not CPU; `receiver_producers` > 1
-spreads keys over several producers (a key always uses the same one, so its order holds).
+Requests never serialise on a producer: each awaits its own ack while the concurrent records of
+a partition are sent as one batch (bridge/partition_batcher.py). aiokafka keeps one produce
+request in flight per broker connection; `receiver_producers` > 1 spreads keys over several
+producers (a key always uses the same one, so its order holds).
 
 A broker that is down at startup (or later) makes `publish` raise `BrokerUnavailable` (the
 receiver answers 503) while the producers keep reconnecting, so a broker restart never needs
@@ -21,8 +21,9 @@ from aiokafka import AIOKafkaProducer
 
 from bridge.errors import BrokerUnavailable
 from bridge.events import Envelope
-from bridge.kafka import ensure_topics, make_producer, publish
+from bridge.kafka import ensure_topics, make_producer
 from bridge.logs import get_logger
+from bridge.partition_batcher import PartitionBatcher
 from bridge.settings import Settings
 
 log = get_logger("publisher")
@@ -34,6 +35,7 @@ class Publisher:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.producers: list[AIOKafkaProducer] = []
+        self._batchers: list[PartitionBatcher] = []
         self._starter: asyncio.Task[None] | None = None
 
     @property
@@ -69,6 +71,8 @@ class Publisher:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
                 continue
+            timeout = self.settings.publish_timeout_seconds
+            self._batchers = [PartitionBatcher(p, timeout) for p in producers]
             self.producers = producers
             log.info("publisher_ready", bootstrap=self.settings.kafka_bootstrap)
             return
@@ -80,6 +84,9 @@ class Publisher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._starter
         producers, self.producers = self.producers, []
+        batchers, self._batchers = self._batchers, []
+        for batcher in batchers:  # records already handed over are acked (or failed) first
+            await batcher.drain()
         for producer in producers:
             await producer.stop()
 
@@ -87,27 +94,20 @@ class Publisher:
         self, topic: str, envelopes: Sequence[Envelope], headers: Sequence[dict[str, str]]
     ) -> list[tuple[int, int]]:
         """Publish concurrently and wait for every ack; raise `BrokerUnavailable` otherwise."""
-        producers = self.producers
-        if not producers:
+        batchers = self._batchers
+        if not batchers:
             raise BrokerUnavailable("the Kafka broker is not reachable yet")
-        timeout = self.settings.publish_timeout_seconds
         if len(envelopes) == 1:  # the common case: no gather, no extra task
             env = envelopes[0]
-            return [await publish(self._for(env, producers), topic, env, headers[0], timeout=timeout)]
+            return [await _for(env, batchers).send(topic, env.key, env.to_bytes(), env.headers(headers[0]))]
         return list(
             await asyncio.gather(
                 *(
-                    publish(self._for(env, producers), topic, env, extra, timeout=timeout)
+                    _for(env, batchers).send(topic, env.key, env.to_bytes(), env.headers(extra))
                     for env, extra in zip(envelopes, headers, strict=True)
                 )
             )
         )
-
-    @staticmethod
-    def _for(envelope: Envelope, producers: list[AIOKafkaProducer]) -> AIOKafkaProducer:
-        if len(producers) == 1:
-            return producers[0]
-        return producers[zlib.crc32(envelope.key) % len(producers)]
 
     async def ready(self, timeout: float = 2.0) -> bool:
         """True when the broker answers a metadata request now."""
@@ -118,3 +118,9 @@ class Publisher:
         except Exception:
             return False
         return True
+
+
+def _for(envelope: Envelope, batchers: list[PartitionBatcher]) -> PartitionBatcher:
+    if len(batchers) == 1:
+        return batchers[0]
+    return batchers[zlib.crc32(envelope.key) % len(batchers)]

@@ -56,6 +56,13 @@ def receiver_config(
         http=BoundedHttpToolsProtocol,  # httptools, with the request head bounded (431)
         loop="uvloop",
         log_level="warning",
+        # Each answer is counted in /metrics and each refusal logged with its reason; uvicorn's
+        # access log formatted every request even when its level drops the line (bench/ingest.py).
+        access_log=False,
+        # Forwarding headers are trusted only from proxies named for it: by default a caller
+        # cannot spoof its address past the Chargebee allow-list, and no header scan per request.
+        proxy_headers=bool(settings.http_trusted_proxies),
+        forwarded_allow_ips=settings.http_trusted_proxies or None,
         lifespan="on",
         # Bounded on purpose (README "Receiver limits"): slow or idle clients must not pin
         # memory or sockets, and overload must answer 503 rather than queue without end.

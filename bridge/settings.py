@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     chargebee_allowed_ips: str = Field(
         "", description="Chargebee source addresses/networks allowed, comma separated (empty: any)."
     )
+    http_trusted_proxies: str = Field(
+        "",
+        description=(
+            "Reverse proxies (addresses or networks, comma separated, or *) whose X-Forwarded-For "
+            "names the caller, as the Chargebee allow-list needs behind a load balancer "
+            "(empty: the connection's own address, forwarding headers ignored)."
+        ),
+    )
     salesforce_organization_id: str | None = Field(
         None, description="Org id outbound messages must carry (15 or 18 characters; empty: any)."
     )

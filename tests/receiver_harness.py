@@ -10,8 +10,8 @@ from typing import Any
 
 import uvicorn
 
-from bridge.app import create_app
 from bridge.kafka import make_consumer, partitions_of
+from bridge.roles import receiver_config
 from bridge.settings import Settings
 
 
@@ -21,8 +21,9 @@ async def running_receiver(settings: Settings, wait_ready: bool = True) -> Async
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    config = receiver_config(settings)  # the deployed configuration: limits, proxies, protocol
+    app = config.app
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():

@@ -14,6 +14,7 @@ from bridge.errors import BrokerUnavailable
 from bridge.events import Envelope
 from bridge.kafka import Topics, ensure_topics, make_producer, publish
 from bridge.local_kafka import KAFKA_VERSION, LocalKafka
+from bridge.partition_batcher import PartitionBatcher
 from bridge.settings import Settings
 
 
@@ -47,11 +48,17 @@ async def test_publish_to_a_broker_that_went_away_raises_broker_unavailable(tmp_
     try:
         await ensure_topics(settings)
         await producer.start()
+        batcher = PartitionBatcher(producer, timeout=1.0)
         await publish(producer, topic, _event(), timeout=30.0)  # connected, topic known
+        await batcher.send(topic, b"cus_1", b"{}", [])
         await asyncio.to_thread(broker.stop)
         # The outer bound only keeps a hanging publish from hanging the suite.
         with pytest.raises(BrokerUnavailable):
             await asyncio.wait_for(publish(producer, topic, _event(), timeout=1.0), 30)
+        # The receiver's batched path: every caller of the batch is told, none hangs.
+        calls = [batcher.send(topic, b"cus_%d" % i, b"{}", []) for i in range(5)]
+        failed = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 30)
+        assert all(isinstance(f, BrokerUnavailable) for f in failed), failed
     finally:
         # A producer flushes on stop, which waits for a broker: bring it back to close cleanly.
         await asyncio.to_thread(broker.start)

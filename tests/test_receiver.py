@@ -250,6 +250,25 @@ async def test_chargebee_ip_allow_list_refuses_other_callers(settings: Settings)
     assert await read_topic(s, Topics.from_settings(s).chargebee_events) == []
 
 
+async def test_forwarded_for_counts_only_from_a_trusted_proxy(settings: Settings) -> None:
+    """X-Forwarded-For names the caller only when the connection comes from a named proxy."""
+    body = orjson.dumps(cb_event("customer_created", customer=cb_customer("cb_1")))
+    forwarded = {**_basic(), "X-Forwarded-For": "10.20.3.4"}
+    direct = _settings(settings, chargebee_allowed_ips="10.20.0.0/16")
+    async with running_receiver(direct) as url:
+        spoofed = await _post(f"{url}/webhooks/chargebee", content=body, headers=forwarded)
+    proxied = _settings(settings, chargebee_allowed_ips="10.20.0.0/16", http_trusted_proxies="127.0.0.1")
+    async with running_receiver(proxied) as url:
+        via_proxy = await _post(f"{url}/webhooks/chargebee", content=body, headers=forwarded)
+        not_listed = await _post(
+            f"{url}/webhooks/chargebee", content=body, headers={**_basic(), "X-Forwarded-For": "10.9.9.9"}
+        )
+    assert spoofed.status_code == 403 and spoofed.json()["error"] == "ip_not_allowed"
+    assert via_proxy.status_code == 200, via_proxy.text
+    assert not_listed.status_code == 403 and "10.9.9.9" in not_listed.json()["detail"]
+    assert len(await read_topic(direct, Topics.from_settings(direct).chargebee_events)) == 1
+
+
 async def test_outbound_message_of_100_notifications_is_acked_after_all_are_stored(
     settings: Settings,
 ) -> None:
