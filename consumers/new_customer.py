@@ -1,10 +1,11 @@
 """An Account with no billing customer yet → one customer at the platform, created once.
 
 - Chargebee (its package's rule): "Sync with Chargebee" checked and no `Chargebee_Id__c`. The
-  customer is created from the Account's reverse-mapped fields with the key
-  `account-<Id>-create`; its id (and `Is_Synced__c`) is written back to the Account as the
-  integration user, so the CDC listener drops that write instead of echoing it. Chargebee
-  forgets keys after 30 minutes: the id on the Account is what stops later deliveries.
+  customer is created from the Account's reverse-mapped fields, with the Account Id as its
+  Chargebee id and the key `account-<Id>-create`; its id (and `Is_Synced__c`) is written back
+  to the Account as the integration user, so the CDC listener drops that write instead of
+  echoing it. Chargebee forgets keys after 30 minutes, but it refuses a second customer with
+  the same id (`duplicate_entry`): a delivery after that finds the first one and writes it back.
 - Orb (only with `orb_create_customers`): an Account with an `Orb_Billing_Email__c` (Orb
   requires an email) and no Orb customer whose `external_customer_id` is the Account Id gets
   one with that external id; Orb refuses a second customer with the same external id, so this
@@ -17,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bridge.billing.chargebee import ChargebeeClient
+from bridge.billing.chargebee import ChargebeeClient, taken_id
+from bridge.billing.errors import BillingApiError
 from bridge.billing.orb import OrbClient
 from bridge.mapping.model import VendorMapping
 from bridge.mapping.reverse import creation_values
@@ -67,9 +69,17 @@ class NewCustomer:
         if values is None:
             return False  # "Sync with Chargebee" is not checked
         account_id = str(account["Id"])
-        created = await self.chargebee.create_customer(values, idempotency_key(account_id))
-        self.calls += 1
-        customer_id = str(created["customer"]["id"])
+        try:
+            created = await self.chargebee.create_customer(
+                {"id": account_id, **values}, idempotency_key(account_id)
+            )
+            customer_id = str(created["customer"]["id"])
+        except BillingApiError as exc:
+            if not taken_id(exc):
+                raise
+            customer_id = account_id  # created by an earlier delivery whose id never reached us
+        finally:
+            self.calls += 1
         await update_record(
             self.salesforce, "Account", account_id, {"Chargebee_Id__c": customer_id, "Is_Synced__c": True}
         )

@@ -10,19 +10,28 @@
 
 Both creates carry the key `opportunity-<Id>-won`, so a duplicate delivery, a replay or a retry
 after a lost answer gets the first subscription back instead of a second one; an id already on
-the Opportunity skips the call altogether (the vendors forget keys after 30 min / 48 h).
+the Opportunity skips the call altogether. The vendors forget keys (Chargebee after 30 minutes,
+Orb after 48 hours), and an Opportunity may change in between (the same key with another body is
+refused), so each create is also recognisable for good: the Chargebee subscription's id is the
+Opportunity Id (a second create is refused as `duplicate_entry`), and the Orb subscription
+carries the Opportunity Id in its metadata, which is looked for among the customer's
+subscriptions before creating one.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from bridge.billing.chargebee import ChargebeeClient
+from bridge.billing.chargebee import ChargebeeClient, taken_id
+from bridge.billing.errors import BillingApiError
 from bridge.billing.orb import OrbClient
 from bridge.errors import PermanentError
 from bridge.salesforce.client import SalesforceClient
 from consumers.outcomes import Outcome, Result
 from consumers.salesforce_records import read_record, update_record
+
+# The Orb subscription metadata key naming the Opportunity it was created for.
+ORB_OPPORTUNITY_KEY = "salesforce_opportunity_id"
 
 
 def idempotency_key(opportunity_id: str) -> str:
@@ -93,11 +102,19 @@ class WonOpportunity:
             return Result.dead(
                 PermanentError(f"Opportunity {opp_id} won, but none of its products has a Chargebee price")
             )
-        created = await chargebee.create_subscription_for_items(
-            str(customer), {"subscription_items": items}, idempotency_key(opp_id)
-        )
-        self.calls += 1
-        subscription_id = str(created["subscription"]["id"])
+        try:
+            created = await chargebee.create_subscription_for_items(
+                str(customer), {"id": opp_id, "subscription_items": items}, idempotency_key(opp_id)
+            )
+            subscription_id = str(created["subscription"]["id"])
+        except BillingApiError as exc:
+            # Created by an earlier delivery: its id is taken, or (within 30 minutes, the items
+            # changed since) its key is. The subscription with the Opportunity's id is the one.
+            if not (taken_id(exc) or exc.code == "unable_to_process_request"):
+                raise
+            subscription_id = await self._existing_chargebee(chargebee, opp_id, exc)
+        finally:
+            self.calls += 1
         await update_record(self.salesforce, "Opportunity", opp_id, {"Subscription_Id__c": subscription_id})
         return Result(Outcome.APPLIED, detail=subscription_id)
 
@@ -119,16 +136,41 @@ class WonOpportunity:
                     "customer: create or link one, then redrive"
                 )
             )
-        # The body must not vary between deliveries (Orb answers 409 to the same key with
-        # another body): the customer is always resolved to its Orb id, never sent as either.
-        body = {"customer_id": customer_id, "plan_id": str(plan_id)}
-        created = await orb.create_subscription(body, idempotency_key(opp_id))
-        self.calls += 1
-        subscription_id = str(created["id"])
+        subscription_id = await self._existing_orb(orb, customer_id, opp_id)
+        if subscription_id is None:
+            # The body must not vary between deliveries (Orb answers 409 to the same key with
+            # another body): the customer is always resolved to its Orb id, never sent as either.
+            body = {
+                "customer_id": customer_id,
+                "plan_id": str(plan_id),
+                "metadata": {ORB_OPPORTUNITY_KEY: opp_id},
+            }
+            created = await orb.create_subscription(body, idempotency_key(opp_id))
+            self.calls += 1
+            subscription_id = str(created["id"])
         await update_record(
             self.salesforce, "Opportunity", opp_id, {"Orb_Subscription_Id__c": subscription_id}
         )
         return Result(Outcome.APPLIED, detail=subscription_id)
+
+    async def _existing_chargebee(self, chargebee: ChargebeeClient, opp_id: str, refusal: Exception) -> str:
+        """The id of the subscription an earlier delivery created (it bears the Opportunity Id)."""
+        try:
+            found = await chargebee.retrieve("subscriptions", opp_id)
+        except BillingApiError as exc:
+            if exc.status == 404:
+                raise refusal from None  # not ours after all: the refusal stands
+            raise
+        self.calls += 1
+        return str(found["subscription"]["id"])
+
+    async def _existing_orb(self, orb: OrbClient, customer_id: str, opp_id: str) -> str | None:
+        """The customer's subscription created for this Opportunity by an earlier delivery."""
+        self.calls += 1
+        async for sub in orb.list("/subscriptions", {"customer_id[]": customer_id}):
+            if (sub.get("metadata") or {}).get(ORB_OPPORTUNITY_KEY) == opp_id:
+                return str(sub["id"])
+        return None
 
     async def _orb_customer(self, account_id: str, orb: OrbClient) -> str | None:
         """The Orb id of the Account's customer: the synced OrbCustomer__c, else Orb's own

@@ -156,7 +156,7 @@ async def test_won_opportunity_creates_exactly_one_subscription(settings: Settin
         before = {x["subscription"]["id"] async for x in listed}
         _account, opp = _deal(org, customer, price, stage="Negotiation", quantity=3)
         # A first attempt whose answer was lost after Chargebee committed it:
-        body = {"subscription_items": [{"item_price_id": price, "quantity": 3}]}
+        body = {"id": opp, "subscription_items": [{"item_price_id": price, "quantity": 3}]}
         lost = await client.create_subscription_for_items(customer, body, f"opportunity-{opp}-won")
         async with listening(s), writing_back(s, cb_url) as (loop, _handler):
             _human(org, "Opportunity", {"StageName": "Closed Won"}, opp)
@@ -370,7 +370,8 @@ async def test_won_opportunity_creates_exactly_one_orb_subscription(settings: Se
         )
         # A first attempt whose answer was lost after Orb committed it (same key, same body):
         lost = await orb.create_subscription(
-            {"customer_id": customer["id"], "plan_id": plan}, f"opportunity-{opp}-won"
+            {"customer_id": customer["id"], "plan_id": plan, "metadata": {"salesforce_opportunity_id": opp}},
+            f"opportunity-{opp}-won",
         )
         async with listening(s), writing_back_to_orb(s, orb) as (loop, handler):
             _human(org, "Opportunity", {"StageName": "Closed Won"}, opp)
@@ -380,9 +381,9 @@ async def test_won_opportunity_creates_exactly_one_orb_subscription(settings: Se
             settled = sum(loop.stats.outcomes.values())
             sent = await _redeliver(s, b"Closed Won", 2)  # delivered three times in all
             await wait_for(lambda: _settled(loop, settled + sent))
-            assert handler.billing_calls == 1
+            assert handler.billing_calls == 1  # the look-up that found it; no create
         subs = [x["id"] async for x in orb.list("/subscriptions", {"customer_id[]": customer["id"]})]
-        assert subs == [lost["id"]]  # exactly one: the bridge's call replayed the lost one
+        assert subs == [lost["id"]]  # exactly one: the bridge found the lost one
         assert org.by_ext("Opportunity", "Id")[opp]["Orb_Subscription_Id__c"] == lost["id"]
         await http.aclose()
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from bridge.billing.errors import send
+from bridge.billing.errors import BillingApiError, send
 from bridge.billing.page import Page
 
 
@@ -134,3 +134,8 @@ class ChargebeeClient:
             idempotency_key=idempotency_key,
         )
         return data
+
+
+def taken_id(error: BillingApiError) -> bool:
+    """True when Chargebee refused a create because an object with the given `id` exists."""
+    return error.status == 400 and error.code == "duplicate_entry" and error.param == "id"
