@@ -84,6 +84,8 @@ class PartitionBatcher:
         task = asyncio.create_task(self._flush(topic, partition, queue))
         self._flushers.add(task)
         task.add_done_callback(self._flushers.discard)
+        # A task cancelled before it first runs skips its `finally`: clean up here as well.
+        task.add_done_callback(lambda _: self._abandon(topic, partition, queue))
 
     async def drain(self) -> None:
         """Wait until every record handed to `send` so far is acknowledged or failed."""
@@ -115,7 +117,15 @@ class PartitionBatcher:
                 queue.popleft()
                 await self._deliver(topic, partition, batch)
         finally:
+            self._abandon(topic, partition, queue)
+
+    def _abandon(self, topic: str, partition: int, queue: deque[_Batch]) -> None:
+        """Unregister the partition's queue; fail what is left in it (only when cancelled)."""
+        if self._queues.get((topic, partition)) is queue:
             del self._queues[(topic, partition)]
+        for left in queue:  # no caller may hang, even if its flush never got to run
+            _fail(left, BrokerUnavailable(f"publish to {topic} abandoned at shutdown"))
+        queue.clear()
 
     async def _deliver(self, topic: str, partition: int, batch: _Batch) -> None:
         try:
@@ -123,17 +133,18 @@ class PartitionBatcher:
                 delivery = await self.producer.send_batch(batch.builder, topic, partition=partition)
                 meta = await delivery
         except (TimeoutError, KafkaError) as exc:
-            failure = BrokerUnavailable(f"broker did not acknowledge the publish to {topic}: {exc!r}")
-            for waiter in batch.waiters:
-                if not waiter.done():
-                    waiter.set_exception(failure)
+            _fail(batch, BrokerUnavailable(f"broker did not acknowledge the publish to {topic}: {exc!r}"))
             return
         except BaseException as exc:  # cancelled (shutdown) or a bug: no caller may hang
-            for waiter in batch.waiters:
-                if not waiter.done():
-                    waiter.set_exception(BrokerUnavailable(f"publish to {topic} abandoned: {exc!r}"))
+            _fail(batch, BrokerUnavailable(f"publish to {topic} abandoned: {exc!r}"))
             raise
         base = meta.offset
         for waiter, offset in zip(batch.waiters, batch.offsets, strict=True):
             if not waiter.done():
                 waiter.set_result(base + offset)
+
+
+def _fail(batch: _Batch, error: BrokerUnavailable) -> None:
+    for waiter in batch.waiters:
+        if not waiter.done():
+            waiter.set_exception(error)

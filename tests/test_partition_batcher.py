@@ -9,6 +9,7 @@ import random
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from bridge.errors import BrokerUnavailable
 from bridge.kafka import ensure_topics, make_producer
 from bridge.partition_batcher import PartitionBatcher
 from bridge.settings import Settings
@@ -100,3 +101,19 @@ async def test_drain_returns_once_every_record_handed_over_is_acknowledged(setti
     finally:
         await producer.stop()
     assert len(await read_all(settings, topic)) == 300
+
+
+async def test_callers_of_a_flush_cancelled_at_shutdown_are_told_not_left_waiting(settings: Settings) -> None:
+    topic = settings.topic("shutdown")
+    producer = await _producer(settings, topic)
+    batcher = PartitionBatcher(producer, timeout=10.0)
+    try:
+        await batcher.send(topic, b"k", b"warm", [])
+        calls = [asyncio.create_task(batcher.send(topic, b"k", b"%d" % i, [])) for i in range(50)]
+        await asyncio.sleep(0)
+        for flusher in list(batcher._flushers):  # as the loop's teardown does
+            flusher.cancel()
+        outcomes = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 5)
+    finally:
+        await producer.stop()
+    assert outcomes and all(isinstance(o, BrokerUnavailable) for o in outcomes), outcomes
