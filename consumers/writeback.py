@@ -51,6 +51,7 @@ log = get_logger("writeback")
 class _Change:
     """A decoded change and what the version guard compares it by."""
 
+    partition: int
     env: Envelope
     key: str
     version: int
@@ -162,15 +163,19 @@ class WritebackHandler:
         if "DELETE" in env.event_type.split(".", 1)[-1]:
             return Result(Outcome.UNMAPPED, detail="deletes do not flow back")
         changed = header.get("changedFields") if header else None  # outbound: every field
-        return _Change(env, f"writeback:{env.object_type}:{env.object_id}", _version(env, header), changed)
+        key = f"writeback:{env.object_type}:{env.object_id}"
+        return _Change(tp.partition, env, key, _version(env, header), changed)
 
     async def _read_ahead(self, changes: list[_Change]) -> _ReadAhead:
-        """The Salesforce records and Chargebee customers of a fetch's customer changes."""
+        """The Salesforce records and Chargebee customers of a fetch's customer changes.
+
+        Changes already applied (a replay, a redelivery) read nothing: they cost no call.
+        """
         ahead = _ReadAhead()
+        fresh = [c for c in changes if c.env.object_type in ("Account", "Contact") and not self._settled(c)]
         ids: dict[str, set[str]] = defaultdict(set)
-        for c in changes:
-            if c.env.object_type in ("Account", "Contact"):
-                ids[c.env.object_type].add(c.env.object_id)
+        for c in fresh:
+            ids[c.env.object_type].add(c.env.object_id)
         for sobject, record_ids in sorted(ids.items()):
             try:
                 found = await read_records(self.salesforce, sobject, record_ids, self._fields(sobject))
@@ -182,10 +187,10 @@ class WritebackHandler:
         if self.chargebee is not None:
             keys = {
                 u.key
-                for (sobject, _), record in ahead.records.items()
-                if record is not None
+                for c in fresh
+                if (record := ahead.records.get((c.env.object_type, c.env.object_id))) is not None
                 for m in self.mappings
-                if m.source == "chargebee" and (u := reverse_update(m, sobject, record))
+                if m.source == "chargebee" and (u := reverse_update(m, c.env.object_type, record, c.changed))
             }
             try:
                 ahead.customers = await self.chargebee.customers_by_id(keys) if keys else {}
@@ -193,6 +198,13 @@ class WritebackHandler:
                 # Each update then reads its customer itself, failing (or not) on its own.
                 log.warning("read_ahead_refused", billing="chargebee", error=str(exc))
         return ahead
+
+    def _settled(self, c: _Change) -> bool:
+        """Already applied, as far as this instance knows: seen, or older than what was."""
+        if self.recent.seen(c.partition, c.env.event_id):
+            return True
+        known = self.state.get(c.partition, c.key)
+        return known is not None and c.version < known.version
 
     def _fields(self, sobject: str) -> set[str]:
         """What handling a change of `sobject` reads of its record."""

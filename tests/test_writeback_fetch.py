@@ -126,6 +126,11 @@ async def test_a_fetch_of_edits_reads_its_records_and_customers_in_one_call_each
             for i, (account, customer) in enumerate(accounts.items()):
                 billed = await cb.retrieve("customers", customer)
                 assert billed["customer"]["billing_address"]["city"] == f"City {i}", account
+            # The same fetch delivered again (a redelivery or a replay) reads nothing at all.
+            cb_before, sf_before = cb.calls, sum(handler.salesforce.calls.values())
+            again = await handler.handle(_batch([_Fetch(r) for r in changes], changes))
+            assert {r.outcome for rs in again.values() for r in rs} == {Outcome.DUPLICATE}
+            assert (cb.calls, sum(handler.salesforce.calls.values())) == (cb_before, sf_before)
 
 
 async def test_an_older_change_behind_a_newer_one_in_the_same_fetch_is_stale(settings: Settings) -> None:
