@@ -186,7 +186,10 @@ def stages(
     cb_of: dict[str, str],
 ) -> dict[str, list[float]]:
     """Per edit applied on its own: seconds spent in each stage of the path."""
-    made = {(cid, seq): at for cid, ups in updates.items() for seq, at in ups}
+    made: dict[tuple[str, int], float] = {}
+    for cid, ups in updates.items():
+        for seq, at in ups:  # an edit can be sent twice (a later change re-read it): the first
+            made[(cid, seq)] = min(at, made.get((cid, seq), at))
     out: dict[str, list[float]] = defaultdict(list)
     for n, (account, committed, published) in edits.items():
         done = made.get((cb_of.get(account, ""), n))
