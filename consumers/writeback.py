@@ -229,21 +229,29 @@ class WritebackHandler:
         for tp, i in todo:
             chains[(tp, batch[tp][i].key)].append(i)  # the key is the Account Id: its order matters
         gate = asyncio.Semaphore(self.settings.writeback_concurrency)
+        failed = asyncio.Event()
 
         async def chain(tp: TopicPartition, indexes: list[int]) -> None:
             async with gate:
                 for i in sorted(indexes):
-                    out[tp][i] = await self._one(tp, todo[(tp, i)], ahead, settled)
+                    if failed.is_set():
+                        return  # the fetch will be retried: start nothing more
+                    try:
+                        out[tp][i] = await self._one(tp, todo[(tp, i)], ahead, settled)
+                    except Exception:
+                        failed.set()
+                        raise
 
-        try:
-            async with asyncio.TaskGroup() as group:
-                for (tp, _), indexes in chains.items():
-                    group.create_task(chain(tp, indexes))
-        except BaseExceptionGroup as eg:
+        # Not a TaskGroup: one failure would cancel the other Accounts' calls in flight, which
+        # may still land at the vendor unrecorded and so be made again on the retry.
+        done = await asyncio.gather(
+            *(chain(tp, indexes) for (tp, _), indexes in chains.items()), return_exceptions=True
+        )
+        errors = [e for e in done if isinstance(e, BaseException)]
+        if errors:
             # The loop retries the whole batch on a transient error; repeats are idempotent.
-            errors: list[BaseException] = list(eg.exceptions)
             transient = [e for e in errors if isinstance(e, TransientError)]
-            raise (transient or errors)[0] from None
+            raise (transient or errors)[0]
 
     async def _one(self, tp: TopicPartition, c: _Change, ahead: _ReadAhead, settled: _Settled) -> Result:
         env = c.env

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 from aiokafka import TopicPartition
 from chargebee_sandbox_support import API_KEY, serve
 from receiver_harness import read_topic
@@ -21,6 +22,7 @@ from sync_harness import Org, salesforce_sandbox, sync_settings
 from test_cdc_listener import listening
 
 from bridge.billing.chargebee import ChargebeeClient
+from bridge.errors import TransientError
 from bridge.kafka import Topics, ensure_topics, make_producer
 from bridge.mapping import default_mappings
 from bridge.mapping.model import ReverseField, VendorMapping
@@ -197,3 +199,36 @@ async def test_customers_by_id_lists_a_hundred_ids_a_call_and_leaves_out_unknown
             assert cb.calls - before == 2
             assert sorted(found) == sorted(ids)
             assert all(found[i]["id"] == i for i in ids)
+
+
+async def test_changes_applied_before_a_transient_failure_are_not_applied_again(settings: Settings) -> None:
+    with salesforce_sandbox(long_poll_timeout=0.3) as url, serve(create_chargebee()) as cb_url:
+        org = Org(url)
+        s = sync_settings(settings, url)
+        async with listening(s), _handler(s, cb_url) as (handler, cb), httpx.AsyncClient() as control:
+            accounts = await _linked_accounts(org, cb_url, 2)
+            (ok_account, _), (_, failing) = accounts.items()
+            for account in accounts:
+                _human(org, "Account", {"BillingCity": "Lyon"}, account)
+            changes = await _updates(s, 2)
+            fault = {"status": 503, "path_prefix": f"/api/v2/customers/{failing}/update_billing_info"}
+            (await control.post(f"{cb_url}/_sandbox/faults", json=fault)).raise_for_status()
+            with pytest.raises(TransientError):
+                await handler.handle(_batch([_Fetch(r) for r in changes], changes))
+            # What did land is remembered on the state topic before the loop retries the fetch.
+            [done] = [r for r in changes if r.key == ok_account.encode()]
+            restored = StateStore(s, Topics.from_settings(s).sync_state)
+            await restored.restore({done.partition})
+            assert restored.get(done.partition, f"writeback:Account:{ok_account}") is not None
+            (await control.delete(f"{cb_url}/_sandbox/faults")).raise_for_status()
+            cb_before = cb.calls
+            batch = _batch([_Fetch(r) for r in changes], changes)
+            results = await handler.handle(batch)
+            outcomes = {
+                rec.key: res.outcome
+                for tp, recs in batch.items()
+                for rec, res in zip(recs, results[tp], strict=True)
+            }
+            assert outcomes[done.key] is Outcome.DUPLICATE
+            assert set(outcomes.values()) == {Outcome.DUPLICATE, Outcome.APPLIED}
+            assert cb.calls - cb_before == 2  # the failed customer only: one list, one update
