@@ -209,7 +209,10 @@ class WritebackHandler:
     def _fields(self, sobject: str) -> set[str]:
         """What handling a change of `sobject` reads of its record."""
         fields: set[str] = set()
-        for m in self.mappings:
+        clients = {"chargebee": self.chargebee, "orb": self.orb}
+        # Only what can flow somewhere: a field of an unused vendor's package may be missing
+        # from the org, and one unknown field makes the whole query fail.
+        for m in (m for m in self.mappings if clients.get(m.source) is not None):
             for rev in m.reverse:
                 if rev.sobject.lower() == sobject.lower():
                     fields |= {rev.key_field, *rev.require_true, *(f.salesforce for f in rev.fields)}

@@ -232,3 +232,24 @@ async def test_changes_applied_before_a_transient_failure_are_not_applied_again(
             assert outcomes[done.key] is Outcome.DUPLICATE
             assert set(outcomes.values()) == {Outcome.DUPLICATE, Outcome.APPLIED}
             assert cb.calls - cb_before == 2  # the failed customer only: one list, one update
+
+
+async def test_fields_of_a_vendor_writeback_does_not_call_are_not_queried(settings: Settings) -> None:
+    [orb] = [m for m in default_mappings() if m.source == "orb"]
+    others = [m for m in default_mappings() if m.source != "orb"]
+    account_rev, *rest = orb.reverse
+    missing = ReverseField(salesforce="Orb_Only_Field__c", billing="metadata.x")
+    widened = account_rev.model_copy(update={"fields": [*account_rev.fields, missing]})
+    mapping = orb.model_copy(update={"reverse": [widened, *rest]})
+    with salesforce_sandbox(long_poll_timeout=0.3) as url, serve(create_chargebee()) as cb_url:
+        org = Org(url)
+        s = sync_settings(settings, url)
+        # Writeback talks to Chargebee only: the Orb mapping's field this org lacks is not asked for.
+        async with listening(s), _handler(s, cb_url, [mapping, *others]) as (handler, _):
+            accounts = await _linked_accounts(org, cb_url, 2)
+            for account in accounts:
+                _human(org, "Account", {"BillingCity": "Lyon"}, account)
+            changes = await _updates(s, 2)
+            results = await handler.handle(_batch([_Fetch(r) for r in changes], changes))
+            assert [r.outcome for rs in results.values() for r in rs] == [Outcome.APPLIED] * 2
+            assert (handler.salesforce.calls["query"], handler.salesforce.calls["get"]) == (1, 0)
