@@ -147,11 +147,24 @@ class WritebackHandler:
             await self._apply_all(batch, todo, ahead, out, settled)
         finally:
             # Also after a failure: the changes already applied are not applied again.
-            for partition, states in settled.states.items():
-                await self.state.put_many(self.producer, partition, states)
-            for partition, ids in settled.event_ids.items():
-                self.recent.remember(partition, ids)
+            await self._record(settled)
         return {tp: [r if r is not None else Result(Outcome.NOOP) for r in rs] for tp, rs in out.items()}
+
+    async def _record(self, settled: _Settled) -> None:
+        """Store the guard states of the changes applied, then remember their event ids."""
+        partitions = list(settled.states)
+        # All partitions at once: one after another, a fetch spread over 12 partitions waited
+        # for 12 acknowledgements in a row before the loop could commit it.
+        stored = await asyncio.gather(
+            *(self.state.put_many(self.producer, p, settled.states[p]) for p in partitions),
+            return_exceptions=True,
+        )
+        for partition, outcome in zip(partitions, stored, strict=True):
+            if outcome is None:
+                self.recent.remember(partition, settled.event_ids[partition])
+        errors = [e for e in stored if isinstance(e, BaseException)]
+        if errors:
+            raise errors[0]
 
     def _prepare(self, tp: TopicPartition, rec: Any) -> Result | _Change:
         """A change's outcome when no call is needed, else what handling it needs to know."""
