@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from bench.processes import cpu_seconds, free_port, start  # noqa: E402
 from bench.sync import BRIDGE, counts, pipeline_env, wait_drained  # noqa: E402
 from bench.sync_rate import quantile  # noqa: E402
+from bridge.events import HEADER_EXPECT, HEADER_ORIGIN, ORIGIN_WRITEBACK  # noqa: E402
 from bridge.kafka import Topics, make_consumer, partitions_of  # noqa: E402
 from bridge.local_kafka import LocalKafka, broker_answers  # noqa: E402
 from bridge.settings import Settings  # noqa: E402
@@ -124,13 +125,14 @@ async def edit(sf: str, accounts: list[str], rate: int, seconds: int) -> tuple[i
         return total, failed, time.perf_counter() - began, editor
 
 
-async def commits(settings: Settings, editor: str) -> dict[int, tuple[str, float]]:
-    """Edit number → (Account Id, CDC commit time in seconds) of the person's own commits."""
+async def commits(settings: Settings, editor: str) -> dict[int, tuple[str, float, float]]:
+    """Edit number → (Account Id, CDC commit time, listener publish time), in seconds, of the
+    person's own commits."""
     topic = Topics.from_settings(settings).salesforce_changes
     tps = await partitions_of(settings, topic)
     consumer = make_consumer(settings, None)
     await consumer.start()
-    out: dict[int, tuple[str, float]] = {}
+    out: dict[int, tuple[str, float, float]] = {}
     try:
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
@@ -144,10 +146,59 @@ async def commits(settings: Settings, editor: str) -> dict[int, tuple[str, float
                     if header.get("commitUser") != editor:
                         continue  # only the person's edits (the listener drops the bridge's own)
                     if isinstance(city, str) and city.startswith("City "):
-                        out[int(city[5:])] = (r.key.decode(), header["commitTimestamp"] / 1000)
+                        committed = header["commitTimestamp"] / 1000
+                        out[int(city[5:])] = (r.key.decode(), committed, r.timestamp / 1000)
         return out
     finally:
         await consumer.stop()
+
+
+async def expectations(settings: Settings) -> dict[int, float]:
+    """Edit number → when writeback announced its Chargebee update (just before making it)."""
+    topic = Topics.from_settings(settings).chargebee_events
+    tps = await partitions_of(settings, topic)
+    consumer = make_consumer(settings, None)
+    await consumer.start()
+    out: dict[int, float] = {}
+    try:
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for r in records:
+                    headers = dict(r.headers)
+                    if headers.get(HEADER_ORIGIN) != ORIGIN_WRITEBACK.encode() or HEADER_EXPECT in headers:
+                        continue
+                    customer = orjson.loads(r.value)["payload"]["content"]["customer"]
+                    city = (customer.get("billing_address") or {}).get("city") or ""
+                    if city.startswith("City "):
+                        out.setdefault(int(city[5:]), r.timestamp / 1000)
+        return out
+    finally:
+        await consumer.stop()
+
+
+def stages(
+    edits: dict[int, tuple[str, float, float]],
+    announced: dict[int, float],
+    updates: dict[str, list[tuple[int, float]]],
+    cb_of: dict[str, str],
+) -> dict[str, list[float]]:
+    """Per edit applied on its own: seconds spent in each stage of the path."""
+    made: dict[tuple[str, int], float] = {}
+    for cid, ups in updates.items():
+        for seq, at in ups:  # an edit can be sent twice (a later change re-read it): the first
+            made[(cid, seq)] = min(at, made.get((cid, seq), at))
+    out: dict[str, list[float]] = defaultdict(list)
+    for n, (account, committed, published) in edits.items():
+        done = made.get((cb_of.get(account, ""), n))
+        if n not in announced or done is None:
+            continue  # coalesced with a later edit, or never applied
+        out["commit→listener publish"].append(published - committed)
+        out["publish→writeback announce"].append(announced[n] - published)
+        out["announce→Chargebee update"].append(done - announced[n])
+    return out
 
 
 def billing_updates(cb: str) -> dict[str, list[tuple[int, float]]]:
@@ -165,11 +216,13 @@ def billing_updates(cb: str) -> dict[str, list[tuple[int, float]]]:
 
 
 def latencies(
-    edits: dict[int, tuple[str, float]], cb_of: dict[str, str], updates: dict[str, list[tuple[int, float]]]
+    edits: dict[int, tuple[str, float, float]],
+    cb_of: dict[str, str],
+    updates: dict[str, list[tuple[int, float]]],
 ) -> tuple[list[float], int]:
     """Per edit: first billing update carrying it or a later edit of its Account; and misses."""
     out, missed = [], 0
-    for n, (account, committed) in edits.items():
+    for n, (account, committed, _) in edits.items():
         later = [at for seq, at in updates.get(cb_of.get(account, ""), []) if seq >= n]
         if later:
             out.append(max(0.0, min(later) - committed))
@@ -250,6 +303,7 @@ def main() -> None:
         writers = _writers_since(sf, edits_began)
         calls_after = httpx.get(f"{cb}/_bench/calls").json()
         edits = asyncio.run(commits(settings, editor))
+        announced = asyncio.run(expectations(settings))
         final = _final_cities(sf, cb, by_cb)
         updates = billing_updates(cb)
     finally:
@@ -286,6 +340,15 @@ def main() -> None:
             f"latency SF commit→Chargebee update ({len(lat)} edits, {missed} never applied): "
             f"p50 {ms[0.5]:.0f} ms, p95 {ms[0.95]:.0f} ms, p99 {ms[0.99]:.0f} ms, max {ms[1.0]:.0f} ms"
         )
+    parts = stages(edits, announced, updates, cb_of)
+    if parts:
+        print(
+            f"stages ({len(next(iter(parts.values())))} edits applied on their own), p50/p95 ms: "
+            + "; ".join(
+                f"{name} {quantile(v, 0.5) * 1000:.0f}/{quantile(v, 0.95) * 1000:.0f}"
+                for name, v in parts.items()
+            )
+        )
     print(
         f"billing API calls: {calls} ({reads} reads) = {calls / max(sent, 1):.3f} per edit; "
         f"Chargebee updates made: {sum(len(v) for v in updates.values())}"
@@ -312,11 +375,11 @@ def _final_cities(sf: str, cb: str, by_cb: dict[str, str]) -> dict[str, tuple[st
 
 
 def lost_edits(
-    edits: dict[int, tuple[str, float]], final: dict[str, tuple[str | None, str | None]]
+    edits: dict[int, tuple[str, float, float]], final: dict[str, tuple[str | None, str | None]]
 ) -> tuple[int, int]:
     """Accounts whose last edit is not what (Salesforce, Chargebee) hold at the end."""
     last: dict[str, int] = {}
-    for n, (account, _) in edits.items():
+    for n, (account, _, _) in edits.items():
         last[account] = max(n, last.get(account, -1))
     sf = sum(1 for a, n in last.items() if final[a][0] != f"City {n}")
     cb = sum(1 for a, n in last.items() if final[a][1] != f"City {n}")

@@ -52,6 +52,15 @@ class NewCustomer:
         self.orb = orb if create_orb_customers else None
         self.calls = 0
 
+    def fields(self) -> set[str]:
+        """The Account fields `handle` reads (beyond the reverse-mapped ones)."""
+        fields = {"Id"}
+        if self.chargebee is not None and "chargebee" in self.mappings:
+            fields.add("Chargebee_Id__c")
+        if self.orb is not None:
+            fields |= {"Name", ORB_EMAIL_FIELD}
+        return fields
+
     async def handle(self, account: dict[str, Any]) -> set[str]:
         """The platforms (`chargebee`, `orb`) a customer was created at for this Account."""
         created: set[str] = set()

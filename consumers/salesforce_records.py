@@ -1,7 +1,9 @@
-"""Reading and updating single Salesforce records by Id, as writeback needs them."""
+"""Reading and updating Salesforce records by Id, as writeback needs them."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
 from typing import Any
 
 from bridge.errors import PermanentError
@@ -20,6 +22,34 @@ async def read_record(salesforce: SalesforceClient, sobject: str, record_id: str
         return None
     data: dict[str, Any] = resp.json()
     return data
+
+
+# Ids per query: 200 quoted ids keep the query URL near 5 KB, far below Salesforce's 16 KB.
+QUERY_IDS = 200
+_RECORD_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
+
+
+async def read_records(
+    salesforce: SalesforceClient, sobject: str, record_ids: Collection[str], fields: Collection[str]
+) -> dict[str, dict[str, Any] | None]:
+    """Each record's `fields` (None when it no longer exists), one SOQL query per 200 ids.
+
+    Ids that are not Salesforce ids are left out (read them one by one); raises
+    `PermanentError` when the org refuses the query (e.g. a mapped field it does not have).
+    """
+    wanted = sorted({i for i in record_ids if _RECORD_ID.match(i)})
+    columns = ", ".join(sorted({"Id", *fields}))
+    out: dict[str, dict[str, Any] | None] = {}
+    for start in range(0, len(wanted), QUERY_IDS):
+        chunk = wanted[start : start + QUERY_IDS]
+        quoted = ", ".join(f"'{i}'" for i in chunk)
+        found = {
+            str(r["Id"])[:15]: r
+            async for r in salesforce.query(f"SELECT {columns} FROM {sobject} WHERE Id IN ({quoted})")
+        }
+        for record_id in chunk:
+            out[record_id] = found.get(record_id[:15])
+    return out
 
 
 async def update_record(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,9 +26,10 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from bridge.billing.chargebee import ChargebeeClient
 from bridge.billing.errors import BillingApiError
 from bridge.billing.orb import OrbClient
-from bridge.errors import BadInput, TransientError
+from bridge.errors import BadInput, PermanentError, TransientError
 from bridge.events import EXPECT_STEP, HEADER_EXPECT, HEADER_ORIGIN, ORIGIN_WRITEBACK, Envelope
 from bridge.kafka import Topics, publish
+from bridge.logs import get_logger
 from bridge.mapping.model import VendorMapping
 from bridge.mapping.reverse import ReverseUpdate, reverse_update
 from bridge.salesforce.client import SalesforceClient
@@ -35,12 +37,44 @@ from bridge.settings import Settings
 from consumers.loop import Batch, ConsumeLoop
 from consumers.new_customer import NewCustomer
 from consumers.outcomes import Outcome, Result
-from consumers.salesforce_records import read_record
+from consumers.salesforce_records import read_record, read_records
 from consumers.state import RecordState, StateStore
 from consumers.sync import RecentIds
 from consumers.won_opportunity import WonOpportunity
 
 WON = "Closed Won"
+
+log = get_logger("writeback")
+
+
+@dataclass(frozen=True)
+class _Change:
+    """A decoded change and what the version guard compares it by."""
+
+    partition: int
+    env: Envelope
+    key: str
+    version: int
+    changed: list[str] | None
+
+
+@dataclass
+class _ReadAhead:
+    """What a fetch's changes read before any update: records by (SObject, Id), customers by id.
+
+    A record read as None no longer exists; one not read at all is read on its own.
+    """
+
+    records: dict[tuple[str, str], dict[str, Any] | None] = field(default_factory=dict)
+    customers: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class _Settled:
+    """The changes of a fetch handled so far: their guard states and event ids, by partition."""
+
+    states: defaultdict[int, dict[str, RecordState]] = field(default_factory=lambda: defaultdict(dict))
+    event_ids: defaultdict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
 
 
 class WritebackHandler:
@@ -93,64 +127,175 @@ class WritebackHandler:
     async def handle(self, batch: Batch) -> dict[TopicPartition, list[Result]]:
         """Handle the changes of each Account in order, different Accounts concurrently.
 
-        Each change costs a few sequential HTTP calls (read the record, read and update the
-        billing customer); one at a time, a burst of edits queued for many seconds.
+        What the changes need to read (their Salesforce records, their Chargebee customers)
+        is read for the whole fetch first, in one call per object type: read per change, two
+        sequential reads per change held a fetch of 100 changes for seconds. The version
+        guard's states are written once per fetch, before the loop commits it.
         """
         out: dict[TopicPartition, list[Result | None]] = {tp: [None] * len(r) for tp, r in batch.items()}
-        chains: dict[tuple[TopicPartition, bytes | None], list[int]] = defaultdict(list)
+        todo: dict[tuple[TopicPartition, int], _Change] = {}
         for tp, records in batch.items():
             for i, rec in enumerate(records):
-                chains[(tp, rec.key)].append(i)  # the key is the Account Id: its order matters
-        gate = asyncio.Semaphore(self.settings.writeback_concurrency)
-
-        async def chain(tp: TopicPartition, indexes: list[int]) -> None:
-            async with gate:
-                for i in indexes:
-                    out[tp][i] = await self._one(tp, batch[tp][i])
-
+                change = self._prepare(tp, rec)
+                if isinstance(change, Result):
+                    out[tp][i] = change
+                else:
+                    todo[(tp, i)] = change
+        settled = _Settled()
         try:
-            async with asyncio.TaskGroup() as group:
-                for (tp, _), indexes in chains.items():
-                    group.create_task(chain(tp, indexes))
-        except BaseExceptionGroup as eg:
-            # The loop retries the whole batch on a transient error; repeats are idempotent.
-            errors: list[BaseException] = list(eg.exceptions)
-            transient = [e for e in errors if isinstance(e, TransientError)]
-            raise (transient or errors)[0] from None
+            ahead = await self._read_ahead(list(todo.values()))
+            await self._apply_all(batch, todo, ahead, out, settled)
+        finally:
+            # Also after a failure: the changes already applied are not applied again.
+            await self._record(settled)
         return {tp: [r if r is not None else Result(Outcome.NOOP) for r in rs] for tp, rs in out.items()}
 
-    async def _one(self, tp: TopicPartition, rec: Any) -> Result:
+    async def _record(self, settled: _Settled) -> None:
+        """Store the guard states of the changes applied, then remember their event ids."""
+        partitions = list(settled.states)
+        # All partitions at once: one after another, a fetch spread over 12 partitions waited
+        # for 12 acknowledgements in a row before the loop could commit it.
+        stored = await asyncio.gather(
+            *(self.state.put_many(self.producer, p, settled.states[p]) for p in partitions),
+            return_exceptions=True,
+        )
+        for partition, outcome in zip(partitions, stored, strict=True):
+            if outcome is None:
+                self.recent.remember(partition, settled.event_ids[partition])
+        errors = [e for e in stored if isinstance(e, BaseException)]
+        if errors:
+            raise errors[0]
+
+    def _prepare(self, tp: TopicPartition, rec: Any) -> Result | _Change:
+        """A change's outcome when no call is needed, else what handling it needs to know."""
         try:
             env = Envelope.from_bytes(rec.value)
         except BadInput as exc:
             return Result.dead(exc)
-        if self.recent.seen(tp.partition, env.event_id):
-            return Result(Outcome.DUPLICATE)
         header = env.payload.get("ChangeEventHeader") or {}
-        change = env.event_type.split(".", 1)[-1]
-        if "DELETE" in change:
+        if "DELETE" in env.event_type.split(".", 1)[-1]:
             return Result(Outcome.UNMAPPED, detail="deletes do not flow back")
-        version = _version(env, header)
+        changed = header.get("changedFields") if header else None  # outbound: every field
         key = f"writeback:{env.object_type}:{env.object_id}"
-        known = self.state.get(tp.partition, key)
+        return _Change(tp.partition, env, key, _version(env, header), changed)
+
+    async def _read_ahead(self, changes: list[_Change]) -> _ReadAhead:
+        """The Salesforce records and Chargebee customers of a fetch's customer changes.
+
+        Changes already applied (a replay, a redelivery) read nothing: they cost no call.
+        """
+        ahead = _ReadAhead()
+        fresh = [c for c in changes if c.env.object_type in ("Account", "Contact") and not self._settled(c)]
+        ids: dict[str, set[str]] = defaultdict(set)
+        for c in fresh:
+            ids[c.env.object_type].add(c.env.object_id)
+        for sobject, record_ids in sorted(ids.items()):
+            try:
+                found = await read_records(self.salesforce, sobject, record_ids, self._fields(sobject))
+            except PermanentError as exc:
+                # E.g. a mapped field this org lacks: read one by one, which tolerates that.
+                log.warning("read_ahead_refused", sobject=sobject, error=str(exc))
+                continue
+            ahead.records.update({(sobject, rid): rec for rid, rec in found.items()})
+        if self.chargebee is not None:
+            keys = {
+                u.key
+                for c in fresh
+                if (record := ahead.records.get((c.env.object_type, c.env.object_id))) is not None
+                for m in self.mappings
+                if m.source == "chargebee" and (u := reverse_update(m, c.env.object_type, record, c.changed))
+            }
+            try:
+                ahead.customers = await self.chargebee.customers_by_id(keys) if keys else {}
+            except PermanentError as exc:
+                # Each update then reads its customer itself, failing (or not) on its own.
+                log.warning("read_ahead_refused", billing="chargebee", error=str(exc))
+        return ahead
+
+    def _settled(self, c: _Change) -> bool:
+        """Already applied, as far as this instance knows: seen, or older than what was."""
+        if self.recent.seen(c.partition, c.env.event_id):
+            return True
+        known = self.state.get(c.partition, c.key)
+        return known is not None and c.version < known.version
+
+    def _fields(self, sobject: str) -> set[str]:
+        """What handling a change of `sobject` reads of its record."""
+        fields: set[str] = set()
+        clients = {"chargebee": self.chargebee, "orb": self.orb}
+        # Only what can flow somewhere: a field of an unused vendor's package may be missing
+        # from the org, and one unknown field makes the whole query fail.
+        for m in (m for m in self.mappings if clients.get(m.source) is not None):
+            for rev in m.reverse:
+                if rev.sobject.lower() == sobject.lower():
+                    fields |= {rev.key_field, *rev.require_true, *(f.salesforce for f in rev.fields)}
+        if sobject == "Account":
+            fields |= self.new_customer.fields()
+        return fields
+
+    async def _apply_all(
+        self,
+        batch: Batch,
+        todo: dict[tuple[TopicPartition, int], _Change],
+        ahead: _ReadAhead,
+        out: dict[TopicPartition, list[Result | None]],
+        settled: _Settled,
+    ) -> None:
+        chains: dict[tuple[TopicPartition, bytes | None], list[int]] = defaultdict(list)
+        for tp, i in todo:
+            chains[(tp, batch[tp][i].key)].append(i)  # the key is the Account Id: its order matters
+        gate = asyncio.Semaphore(self.settings.writeback_concurrency)
+        failed = asyncio.Event()
+
+        async def chain(tp: TopicPartition, indexes: list[int]) -> None:
+            async with gate:
+                for i in sorted(indexes):
+                    if failed.is_set():
+                        return  # the fetch will be retried: start nothing more
+                    try:
+                        out[tp][i] = await self._one(tp, todo[(tp, i)], ahead, settled)
+                    except Exception:
+                        failed.set()
+                        raise
+
+        # Not a TaskGroup: one failure would cancel the other Accounts' calls in flight, which
+        # may still land at the vendor unrecorded and so be made again on the retry.
+        done = await asyncio.gather(
+            *(chain(tp, indexes) for (tp, _), indexes in chains.items()), return_exceptions=True
+        )
+        errors = [e for e in done if isinstance(e, BaseException)]
+        if errors:
+            # The loop retries the whole batch on a transient error; repeats are idempotent.
+            transient = [e for e in errors if isinstance(e, TransientError)]
+            raise (transient or errors)[0]
+
+    async def _one(self, tp: TopicPartition, c: _Change, ahead: _ReadAhead, settled: _Settled) -> Result:
+        env = c.env
+        if self.recent.seen(tp.partition, env.event_id) or env.event_id in settled.event_ids[tp.partition]:
+            return Result(Outcome.DUPLICATE)
+        known = settled.states[tp.partition].get(c.key) or self.state.get(tp.partition, c.key)
         # Strictly older only: two edits can share a millisecond; exact repeats are caught by
         # the event-id check above.
-        if known is not None and version < known.version:
+        if known is not None and c.version < known.version:
             return Result(Outcome.STALE)
-        changed = header.get("changedFields") if header else None  # outbound: every field
         if env.object_type in ("Account", "Contact"):
-            result = await self._customer(env.object_type, env.object_id, changed)
+            result = await self._customer(env.object_type, env.object_id, c.changed, ahead)
         elif env.object_type == "Opportunity":
-            result = await self._opportunity(env, changed)
+            result = await self._opportunity(env, c.changed)
         else:
             result = Result(Outcome.UNMAPPED, detail=env.object_type)
         if result.outcome is not Outcome.DEAD_LETTERED:
-            await self.state.put(self.producer, tp.partition, key, RecordState(version, ""))
-            self.recent.remember(tp.partition, [env.event_id])
+            settled.states[tp.partition][c.key] = RecordState(c.version, "")
+            settled.event_ids[tp.partition].append(env.event_id)
         return result
 
-    async def _customer(self, sobject: str, record_id: str, changed: list[str] | None) -> Result:
-        record = await read_record(self.salesforce, sobject, record_id)
+    async def _customer(
+        self, sobject: str, record_id: str, changed: list[str] | None, ahead: _ReadAhead
+    ) -> Result:
+        if (sobject, record_id) in ahead.records:
+            record = ahead.records[(sobject, record_id)]
+        else:
+            record = await read_record(self.salesforce, sobject, record_id)
         if record is None:
             return Result(Outcome.NOOP, detail="record no longer exists")
         created = await self.new_customer.handle(record) if sobject == "Account" else set()
@@ -161,13 +306,15 @@ class WritebackHandler:
         ]
         applied = bool(created)
         for update in updates:
-            applied = await self._apply(update) or applied
+            applied = await self._apply(update, ahead.customers) or applied
         return Result(Outcome.APPLIED if applied else Outcome.NOOP)
 
-    async def _apply(self, update: ReverseUpdate) -> bool:
+    async def _apply(self, update: ReverseUpdate, customers: dict[str, dict[str, Any]]) -> bool:
         values = dict(update.values)
         if update.source == "chargebee" and self.chargebee is not None:
-            current = (await self.chargebee.retrieve("customers", update.key))["customer"]
+            current = customers.get(update.key)
+            if current is None:
+                current = (await self.chargebee.retrieve("customers", update.key))["customer"]
             address = values.pop("billing_address", None)
             if values and address:
                 # Two calls, two webhooks: the first one's state (new fields, old address) is
@@ -176,11 +323,15 @@ class WritebackHandler:
             # Announced before the call, so it always precedes Chargebee's webhook about it.
             await self._expect_chargebee(_merged(current, update.values))
             if values:
-                await self.chargebee.update_customer(update.key, values)
+                answer = await self.chargebee.update_customer(update.key, values)
                 self._update_calls += 1
+                current = answer.get("customer") or current
             if address:
-                await self.chargebee.update_billing_info(update.key, {"billing_address": address})
+                answer = await self.chargebee.update_billing_info(update.key, {"billing_address": address})
                 self._update_calls += 1
+                current = answer.get("customer") or current
+            # A later change of this customer in the same fetch builds on this version.
+            customers[update.key] = current
             return True
         if update.source == "orb" and self.orb is not None:
             if update.billing_key == "external_customer_id":

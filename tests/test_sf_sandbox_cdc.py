@@ -302,3 +302,21 @@ async def test_custom_channel_delivers_only_filtered_members(client: httpx.Async
     got = await events_of(client, cid)
     assert made.status_code == 201 and bad.status_code == 400
     assert [(m["channel"], m["data"]["payload"]["Name"]) for m in got] == [("/data/Bridge__chn", "Shop")]
+
+
+async def test_replay_from_the_middle_gives_that_channels_later_events_in_order(
+    client: httpx.AsyncClient,
+) -> None:
+    # Accounts and Contacts interleaved: a channel's events after a replay id, oldest first,
+    # and nothing of the other channel nor anything at or before that id.
+    for n in range(6):
+        await client.post(f"{V}/sobjects/Account", json={"Name": f"A{n}"})
+        await client.post(f"{V}/sobjects/Contact", json={"LastName": f"C{n}"})
+    logged = (await client.get("/_sandbox/events")).json()
+    middle = logged[5]["data"]["event"]["replayId"]
+    cid = await handshake(client)
+    assert (await subscribe(client, cid, "/data/AccountChangeEvent", middle))["successful"] is True
+    got = await events_of(client, cid)
+    replay_ids = [m["data"]["event"]["replayId"] for m in got]
+    assert [m["data"]["payload"]["Name"] for m in got] == ["A3", "A4", "A5"]
+    assert replay_ids == sorted(replay_ids) and min(replay_ids) > middle

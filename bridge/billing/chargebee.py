@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import httpx
+import orjson
 
 from bridge.billing.errors import BillingApiError, send
 from bridge.billing.page import Page
+
+# Chargebee's largest page, and so the most ids one `id[in]` filter is worth.
+LIST_LIMIT = 100
 
 
 def form_encode(params: dict[str, Any]) -> list[tuple[str, str]]:
@@ -105,6 +109,18 @@ class ChargebeeClient:
     async def retrieve(self, resource: str, object_id: str) -> dict[str, Any]:
         data: dict[str, Any] = await self._call("GET", f"/{resource}/{object_id}")
         return data
+
+    async def customers_by_id(self, customer_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Customers by id, one `id[in]` list call per 100 ids; ids not found are absent."""
+        wanted = sorted(set(customer_ids))
+        out: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(wanted), LIST_LIMIT):
+            chunk = wanted[start : start + LIST_LIMIT]
+            params = {"id[in]": orjson.dumps(chunk).decode()}
+            async for page in self.pages("customers", params, page_size=LIST_LIMIT):
+                for entry in page.items:
+                    out[str(entry["customer"]["id"])] = entry["customer"]
+        return out
 
     async def update_customer(self, customer_id: str, fields: dict[str, Any]) -> dict[str, Any]:
         """`POST /customers/{id}` (contact fields; billing address goes to update_billing_info)."""

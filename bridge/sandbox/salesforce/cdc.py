@@ -208,13 +208,18 @@ class EventLog:
         return replay_id
 
     def after(self, cursor: int, channel: str) -> list[StoredEvent]:
+        """The events of `channel` with a replay id above `cursor`, oldest first."""
         self.purge()
-        return [
-            e
-            for e in self.events
-            if e.replay_id > cursor
-            and (channel == ALL_CHANGES or e.channel == channel or channel in e.custom_channels)
-        ]
+        # From the newest back: a subscriber that keeps up costs the few new events, not a
+        # scan of everything retained (which made every long poll slower as the log grew).
+        found = []
+        for e in reversed(self.events):
+            if e.replay_id <= cursor:
+                break
+            if channel == ALL_CHANGES or e.channel == channel or channel in e.custom_channels:
+                found.append(e)
+        found.reverse()
+        return found
 
     def channel_exists(self, channel: str) -> bool:
         if channel == ALL_CHANGES:
