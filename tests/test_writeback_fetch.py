@@ -20,6 +20,7 @@ from chargebee_sandbox_support import API_KEY, serve
 from receiver_harness import read_topic
 from sync_harness import Org, salesforce_sandbox, sync_settings
 from test_cdc_listener import listening
+from test_writeback import _human
 
 from bridge.billing.chargebee import ChargebeeClient
 from bridge.errors import TransientError
@@ -64,14 +65,13 @@ async def _handler(
         await http.aclose()
 
 
-def _human(org: Org, sobject: str, fields: dict[str, Any], record_id: str | None = None) -> str:
-    body = {"user": "Ann Lee", "fields": fields}
-    if record_id is None:
-        r = org.http.post(f"/_sandbox/records/{sobject}", json=body)
-    else:
-        r = org.http.patch(f"/_sandbox/records/{sobject}/{record_id}", json=body)
-    assert r.status_code in (200, 201), r.text
-    return str(r.json().get("id", record_id))
+def _with_unknown_field(source: str, field: ReverseField) -> list[VendorMapping]:
+    """The default mappings, with `field` added to `source`'s first reverse (Account) mapping."""
+    [vendor] = [m for m in default_mappings() if m.source == source]
+    others = [m for m in default_mappings() if m.source != source]
+    account_rev, *rest = vendor.reverse
+    widened = account_rev.model_copy(update={"fields": [*account_rev.fields, field]})
+    return [vendor.model_copy(update={"reverse": [widened, *rest]}), *others]
 
 
 async def _linked_accounts(org: Org, cb_url: str, n: int) -> dict[str, str]:
@@ -164,17 +164,14 @@ async def test_an_older_change_behind_a_newer_one_in_the_same_fetch_is_stale(set
 
 
 async def test_records_are_read_one_by_one_when_the_org_refuses_the_fetch_query(settings: Settings) -> None:
-    [chargebee] = [m for m in default_mappings() if m.source == "chargebee"]
-    others = [m for m in default_mappings() if m.source != "chargebee"]
-    account_rev, *rest = chargebee.reverse
     # A mapped field this org does not have: the query naming it is refused as a whole.
-    missing = ReverseField(salesforce="Not_In_This_Org__c", billing="cf_not_here")
-    widened = account_rev.model_copy(update={"fields": [*account_rev.fields, missing]})
-    mapping = chargebee.model_copy(update={"reverse": [widened, *rest]})
+    mappings = _with_unknown_field(
+        "chargebee", ReverseField(salesforce="Not_In_This_Org__c", billing="cf_not_here")
+    )
     with salesforce_sandbox(long_poll_timeout=0.3) as url, serve(create_chargebee()) as cb_url:
         org = Org(url)
         s = sync_settings(settings, url)
-        async with listening(s), _handler(s, cb_url, [mapping, *others]) as (handler, cb):
+        async with listening(s), _handler(s, cb_url, mappings) as (handler, cb):
             accounts = await _linked_accounts(org, cb_url, 2)
             for account in accounts:
                 _human(org, "Account", {"BillingCity": "Lyon"}, account)
@@ -235,17 +232,12 @@ async def test_changes_applied_before_a_transient_failure_are_not_applied_again(
 
 
 async def test_fields_of_a_vendor_writeback_does_not_call_are_not_queried(settings: Settings) -> None:
-    [orb] = [m for m in default_mappings() if m.source == "orb"]
-    others = [m for m in default_mappings() if m.source != "orb"]
-    account_rev, *rest = orb.reverse
-    missing = ReverseField(salesforce="Orb_Only_Field__c", billing="metadata.x")
-    widened = account_rev.model_copy(update={"fields": [*account_rev.fields, missing]})
-    mapping = orb.model_copy(update={"reverse": [widened, *rest]})
+    mappings = _with_unknown_field("orb", ReverseField(salesforce="Orb_Only_Field__c", billing="metadata.x"))
     with salesforce_sandbox(long_poll_timeout=0.3) as url, serve(create_chargebee()) as cb_url:
         org = Org(url)
         s = sync_settings(settings, url)
         # Writeback talks to Chargebee only: the Orb mapping's field this org lacks is not asked for.
-        async with listening(s), _handler(s, cb_url, [mapping, *others]) as (handler, _):
+        async with listening(s), _handler(s, cb_url, mappings) as (handler, _):
             accounts = await _linked_accounts(org, cb_url, 2)
             for account in accounts:
                 _human(org, "Account", {"BillingCity": "Lyon"}, account)
