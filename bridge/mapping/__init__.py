@@ -7,7 +7,7 @@ problems = check_mapping(mapper.mappings["orb"], load_schema())
 
 from __future__ import annotations
 
-from bridge.mapping.check import Problem, check_mapping, check_mappings
+from bridge.mapping.check import Problem, check_mapping, check_mappings, touched_sobjects
 from bridge.mapping.engine import Mapper, dependency_ranks, preview
 from bridge.mapping.model import (
     Condition,
@@ -67,4 +67,5 @@ __all__ = [
     "preview",
     "reverse_update",
     "select_objects",
+    "touched_sobjects",
 ]

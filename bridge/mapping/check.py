@@ -32,6 +32,18 @@ def check_mappings(mappings: Iterable[VendorMapping], schema: Schema) -> list[Pr
     return [p for vm in mappings for p in check_mapping(vm, schema)]
 
 
+def touched_sobjects(mappings: Iterable[VendorMapping]) -> list[str]:
+    """Every SObject `check_mappings` looks up: targets, their parents, reverse sources (once each)."""
+    seen: dict[str, str] = {}
+    for vm in mappings:
+        for om in vm.objects:
+            for name in [om.sobject, *(p.sobject for p in om.parents)]:
+                seen.setdefault(name.lower(), name)
+        for rev in vm.reverse:
+            seen.setdefault(rev.sobject.lower(), rev.sobject)
+    return list(seen.values())
+
+
 def check_mapping(mapping: VendorMapping, schema: Schema) -> list[Problem]:
     """Every problem that would make Salesforce reject what `mapping` writes (empty: fine)."""
     problems: list[Problem] = []

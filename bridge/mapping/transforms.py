@@ -153,12 +153,16 @@ def kind_of_constant(value: Scalar | None) -> Kind | None:
     return "string"
 
 
-# Which Salesforce field types accept each kind of value.
+# Which Salesforce field types accept each kind of value. Types in none of these (address,
+# location, base64, time, …) take nothing the transforms produce: check reports them.
 FITS: dict[Kind, frozenset[str]] = {
-    "string": frozenset({"string", "textarea", "email", "phone", "url", "picklist", "multipicklist"}),
+    "string": frozenset(
+        {"string", "textarea", "email", "phone", "url", "picklist", "multipicklist"}
+        | {"combobox", "encryptedstring"}
+    ),
     "text": frozenset({"textarea", "string"}),
     "number": frozenset({"double", "currency", "percent"}),
-    "int": frozenset({"int", "double", "currency", "percent"}),
+    "int": frozenset({"int", "long", "double", "currency", "percent"}),
     "bool": frozenset({"boolean"}),
     "datetime": frozenset({"datetime"}),
     "date": frozenset({"date"}),

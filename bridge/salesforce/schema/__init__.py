@@ -55,6 +55,17 @@ FieldType = Literal[
     "picklist",
     "multipicklist",
     "reference",
+    # Reported by real orgs' describes; the shipped families never use them.
+    "combobox",
+    "encryptedstring",
+    "long",
+    "time",
+    "base64",
+    "address",
+    "location",
+    "anyType",
+    "complexvalue",
+    "json",
 ]
 
 
@@ -94,6 +105,11 @@ class SObjectDef(BaseModel):
     extends: bool = False
     name_field: bool = Field(True, alias="nameField")
     has_owner: bool = Field(True, alias="hasOwner")
+    system_fields: bool = Field(
+        True,
+        alias="systemFields",
+        description="Add the system fields not listed; false when `fields` is a full describe.",
+    )
     fields: list[FieldDef] = Field(default_factory=list)
 
     def field(self, name: str) -> FieldDef | None:
@@ -105,6 +121,8 @@ class SObjectDef(BaseModel):
 
     def all_fields(self) -> list[FieldDef]:
         """Declared fields plus the system fields every record has."""
+        if not self.system_fields:
+            return list(self.fields)
         system = [
             FieldDef(
                 name="Id", label=f"{self.label} ID", type="id", length=18, createable=False, updateable=False
