@@ -227,11 +227,13 @@ def test_check_accepts_strings_in_a_combobox_and_names_an_address_field_that_can
     ]
 
 
-def test_an_unknown_field_type_is_an_error_naming_the_field_and_type() -> None:
+def test_a_field_type_unknown_to_the_bridge_is_kept_as_one_that_takes_no_value() -> None:
     odd = copy.deepcopy(LINE)
-    odd["fields"].append(_field("Weird__c", "hologram"))
-    with pytest.raises(ConfigError, match=r"Line__c\.Weird__c: describe reports field type 'hologram'"):
-        schema_from_describes([odd])
+    odd["fields"].append(_field("Weird__c", "datacategorygroupreference"))
+    line = schema_from_describes([odd]).get("Line__c")
+    assert line is not None
+    weird = line.field("Weird__c")
+    assert weird is not None and weird.type == "anyType"
 
 
 @pytest.mark.parametrize(

@@ -64,7 +64,9 @@ def field_from_describe(sobject: str, f: Any) -> FieldDef:
     name: str = f["name"]
     ftype = f.get("type")
     if ftype not in KNOWN_TYPES:
-        raise ConfigError(f"{sobject}.{name}: describe reports field type {ftype!r}, unknown to the bridge")
+        # A type the bridge never writes (e.g. datacategorygroupreference): it takes no mapped value,
+        # so the field is kept as `anyType` and check reports it only if a mapping writes it.
+        ftype = "anyType"
     createable = bool(f.get("createable"))
     numeric = ftype in _NUMERIC
     # Integer fields report their size as `digits` and 0 as precision.
