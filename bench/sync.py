@@ -7,11 +7,10 @@ Phase 1, burst: N events (customer.created, subscription.started, invoice.issued
 invoice.payment_succeeded per customer), pre-signed, replayed by wrk over 64 connections, then
 the same events again (vendor retries). Prints events/s to a settled Salesforce, write calls
 per synced record, and write calls spent on the repeated events (target 0).
-Phase 2, latency: customer edits at a steady rate; for each customer's last edit, the time from
-the webhook POST to the record's LastModifiedDate in Salesforce (p50/p95). Nothing polls
-Salesforce meanwhile, so the probe does not load what it measures.
+Latency at a sustained rate is `bench/sync_rate.py`: wrk paces webhooks open loop (500/s by
+default), where a Python client on these two shared cores could not keep the pace.
 
-    python bench/sync.py [--events 10000] [--rate 500] [--seconds 10]
+    python bench/sync.py [--events 10000]
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -224,63 +222,6 @@ def settled(sf: str, customers: int) -> bool:
     return len(invoices) == customers and all(r.get("Status__c") == "paid" for r in invoices)
 
 
-achieved = [0.0]
-
-
-async def latency(receiver: str, sf: str, rate: int, seconds: int, customers: int) -> list[float]:
-    """Edits at `rate`/s; latency of each customer's last edit from POST to LastModifiedDate."""
-    sent: dict[str, tuple[str, float]] = {}  # customer -> (name, wall time acknowledged)
-    acked: list[float] = []
-    total = rate * seconds
-    limits = httpx.Limits(max_connections=64)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
-
-        async def send(n: int) -> None:
-            cid = f"cus_{n % customers}"
-            name = f"Edited {n}"
-            body = orjson.dumps(
-                p.orb_event(
-                    "customer.edited",
-                    event_id=f"lat{n}",
-                    created_at=datetime.now(UTC).isoformat(),
-                    customer=p.orb_customer(cid, name=name),
-                )
-            )
-            ts = datetime.now(UTC).isoformat()
-            await client.post(
-                f"{receiver}/webhooks/orb",
-                content=body,
-                headers={"X-Orb-Timestamp": ts, "X-Orb-Signature": f"v1={sign(SECRET, ts, body)}"},
-            )
-            # From the receiver's 2xx (the event is stored): client-side queueing is excluded.
-            sent[cid] = (name, time.time())
-            acked.append(time.perf_counter())
-
-        began = time.perf_counter()
-        tasks = []
-        for n in range(total):
-            delay = began + n / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(send(n)))
-        await asyncio.gather(*tasks)
-    achieved[0] = len(acked) / (max(acked) - began) if acked else 0.0
-    expected = {cid: name for cid, (name, _) in sent.items()}
-    deadline = time.perf_counter() + 120
-    while time.perf_counter() < deadline:
-        async with httpx.AsyncClient(timeout=60) as reader:
-            rows = (await reader.get(f"{sf}/_sandbox/records/OrbCustomer__c")).json()
-        seen = {r["Orb_Id__c"]: r for r in rows if expected.get(r["Orb_Id__c"]) == r["Name"]}
-        if len(seen) == len(expected):
-            break
-        await asyncio.sleep(1.0)
-    out = []
-    for cid, row in seen.items():
-        modified = datetime.strptime(row["LastModifiedDate"], "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
-        out.append(max(0.0, modified - sent[cid][1]))
-    return out
-
-
 def pipeline_env(settings: Settings, sf: str) -> dict[str, str]:
     """Environment of the receiver and sync processes: the bench's topics, the SF sandbox."""
     return {
@@ -301,8 +242,6 @@ def pipeline_env(settings: Settings, sf: str) -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=10_000)
-    parser.add_argument("--rate", type=int, default=500)
-    parser.add_argument("--seconds", type=int, default=10)
     args = parser.parse_args()
     settings = Settings(topic_prefix=f"bench{uuid.uuid4().hex[:6]}.")
     if not broker_answers(settings.kafka_bootstrap):
@@ -334,7 +273,6 @@ def main() -> None:
         time.sleep(5)
         repeat_writes = writes(sf) - burst_writes
         drained = wait_drained(settings, env)
-        timings = asyncio.run(latency(receiver, sf, args.rate, args.seconds, customers))
     finally:
         for proc in reversed(procs):
             proc.terminate()
@@ -354,14 +292,6 @@ def main() -> None:
         f"(posted in {repeat_posting:.1f}s by the bench's httpx client; sync drained "
         f"{drained:.1f}s after)"
     )
-    if timings:
-        q = statistics.quantiles(timings, n=20)
-        print(
-            f"latency at {args.rate} events/s for {args.seconds}s ({len(timings)} customers' last edit): "
-            f"p50 {statistics.median(timings) * 1000:.0f} ms, p95 {q[18] * 1000:.0f} ms "
-            f"(receiver 2xx to the record's LastModifiedDate; rate the bench client achieved: "
-            f"{achieved[0]:.0f}/s)"
-        )
 
 
 if __name__ == "__main__":
