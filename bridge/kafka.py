@@ -23,6 +23,7 @@ from aiokafka.partitioner import murmur2
 
 from bridge.errors import BrokerUnavailable
 from bridge.events import Envelope, Headers
+from bridge.logs import get_logger
 from bridge.settings import Settings
 
 ORB_EVENTS = "billing.orb.events"
@@ -33,6 +34,13 @@ WRITEBACK_DLQ = "bridge.writeback.dlq"
 SYNC_STATE = "bridge.sync.state"
 CDC_REPLAY = "bridge.cdc.replay"
 BACKFILL_PROGRESS = "bridge.backfill.progress"
+
+# Largest record a producer sends (aiokafka refuses bigger ones before sending them) and a
+# bridge topic accepts. Above the broker's 1 MiB default so that an envelope around a webhook
+# body of `max_body_bytes` (1 MiB) plus its headers always fits.
+MAX_RECORD_BYTES = 2 * 1024 * 1024
+
+log = get_logger("bridge.kafka")
 
 
 @dataclass(frozen=True)
@@ -112,7 +120,10 @@ async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) 
                 name,
                 num_partitions=settings.topic_partitions,
                 replication_factor=settings.topic_replication,
-                topic_configs=_compacted_configs() if topics.is_compacted(name) else {},
+                topic_configs={
+                    "max.message.bytes": str(MAX_RECORD_BYTES),
+                    **(_compacted_configs() if topics.is_compacted(name) else {}),
+                },
             )
             for name in wanted
             if name not in existing
@@ -174,7 +185,81 @@ class KeyPartitioner:
         return all_partitions[slot]
 
 
-def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
+class RenewingProducer(AIOKafkaProducer):  # type: ignore[misc]  # aiokafka is untyped
+    """An idempotent producer that starts afresh after a batch failed for good.
+
+    An idempotent producer numbers its batches per partition. When one fails for good (the
+    broker refused it, e.g. as too large, or answered `OutOfOrderSequenceNumber` after losing
+    it in a restart), aiokafka has already counted its number, and the broker refuses every
+    later batch for that partition with `OutOfOrderSequenceNumber`, forever. Java's client
+    resets its producer id then; aiokafka does not, so the next send starts a new producer
+    (new id, numbering from 0) in this same object, and every holder keeps working.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._options = options
+        self._out_of_step = False
+        self._renewing: asyncio.Lock | None = None
+        self.renewals = 0
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: Headers | None = None,
+    ) -> asyncio.Future[Any]:
+        """`AIOKafkaProducer.send`, on a producer renewed first if a batch failed for good."""
+        if self._out_of_step or self._sender_died():
+            await self._renew()
+        delivery: asyncio.Future[Any] = await super().send(
+            topic, value=value, key=key, partition=partition, timestamp_ms=timestamp_ms, headers=headers
+        )
+        delivery.add_done_callback(self._watch)
+        return delivery
+
+    async def send_batch(self, batch: Any, topic: str, *, partition: int) -> asyncio.Future[Any]:
+        """`AIOKafkaProducer.send_batch`, on a producer renewed first if a batch failed for good."""
+        if self._out_of_step or self._sender_died():
+            await self._renew()
+        delivery: asyncio.Future[Any] = await super().send_batch(batch, topic, partition=partition)
+        delivery.add_done_callback(self._watch)
+        return delivery
+
+    def _watch(self, delivery: asyncio.Future[Any]) -> None:
+        # With idempotence aiokafka retries retriable errors forever: any failure is for good.
+        if not delivery.cancelled() and isinstance(delivery.exception(), KafkaError):
+            self._out_of_step = True
+
+    def _sender_died(self) -> bool:
+        sender = getattr(self, "_sender", None)
+        task = sender.sender_task if sender is not None else None
+        return task is not None and task.done() and not task.cancelled() and task.exception() is not None
+
+    async def _renew(self) -> None:
+        if self._renewing is None:
+            self._renewing = asyncio.Lock()
+        async with self._renewing:
+            if not (self._out_of_step or self._sender_died()):
+                return  # another sender renewed it meanwhile
+            timeout = self._options.get("request_timeout_ms", 10_000) / 1000
+            try:
+                # Lets the old producer's other batches finish; bounded, as a broker that
+                # went away again would hold them forever.
+                await asyncio.wait_for(AIOKafkaProducer.stop(self), timeout)
+            except (TimeoutError, KafkaError) as exc:
+                log.warning("kafka_producer_stop_abandoned", error=repr(exc))
+            lock, renewals = self._renewing, self.renewals + 1
+            AIOKafkaProducer.__init__(self, **self._options)
+            self._out_of_step, self._renewing, self.renewals = False, lock, renewals
+            await AIOKafkaProducer.start(self)
+            log.warning("kafka_producer_renewed", renewals=renewals)
+
+
+def make_producer(settings: Settings, **overrides: Any) -> RenewingProducer:
     """An idempotent `acks=all` producer; callers must await every send."""
     options: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_bootstrap,
@@ -183,11 +268,11 @@ def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
         "linger_ms": 2,  # lets concurrent webhook requests share a batch
         "request_timeout_ms": int(settings.publish_timeout_seconds * 1000),
         "max_batch_size": 256 * 1024,
-        "max_request_size": 2 * 1024 * 1024,
+        "max_request_size": MAX_RECORD_BYTES,
         "partitioner": KeyPartitioner(),
     }
     options.update(overrides)
-    return AIOKafkaProducer(**options)
+    return RenewingProducer(**options)
 
 
 def make_consumer(
