@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +29,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.chaos_cluster import ROLES, Cluster  # noqa: E402
+from bench.chaos_cluster import BRIDGE, ROLES, Cluster  # noqa: E402
 from bench.chaos_compare import compare, dlq_classes, dlq_examples  # noqa: E402
 from bench.chaos_humans import Humans  # noqa: E402
 from bench.chaos_workload import Sender, Truth, workload  # noqa: E402
@@ -207,6 +208,31 @@ async def _wait_ready(cluster: Cluster) -> None:
                 await asyncio.sleep(0.2)
 
 
+async def backfill_catalog(
+    cluster: Cluster, http: httpx.AsyncClient, prices: int, timeout: float = 120.0
+) -> None:
+    """`bridge backfill` of the Chargebee catalog, as a deployment's initial full sync does.
+
+    The site's plans existed before the bridge was connected, so no webhook ever carries them;
+    without them in Salesforce the subscriptions of won Opportunities could not point at their
+    item prices and would be dead-lettered.
+    """
+    cmd = [*BRIDGE, "backfill", "--objects", "item,item_price", "--json"]
+    done = await asyncio.to_thread(
+        subprocess.run, cmd, env=cluster.env(), capture_output=True, text=True, timeout=timeout
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"catalog backfill failed ({done.returncode}): {done.stderr[-2000:]}")
+    deadline = time.monotonic() + timeout
+    sf = cluster.url("salesforce")
+    while time.monotonic() < deadline:
+        rows = (await http.get(f"{sf}/_sandbox/records/CB_Item_Price__c")).json()
+        if len(rows) >= prices:
+            return
+        await asyncio.sleep(0.5)
+    raise RuntimeError(f"catalog backfill: {prices} item prices published, not all in Salesforce")
+
+
 async def run_chaos(opts: Options) -> dict[str, Any]:
     """Run once and return the scorecard."""
     run_dir = Path(tempfile.mkdtemp(prefix=f"bridge-chaos-{opts.seed}-"))
@@ -225,6 +251,8 @@ async def _run(cluster: Cluster, opts: Options, began: float) -> dict[str, Any]:
     http = httpx.AsyncClient(timeout=60)
     humans = Humans(sf, cluster.url("chargebee"), opts.seed)
     if opts.accounts:
+        prices = await humans.load_catalog(http)
+        await backfill_catalog(cluster, http, prices)
         await humans.setup(http, cluster.url("receiver-1"), opts.accounts)
     setup_seconds = time.monotonic() - began
     await http.post(f"{sf}/_sandbox/counts/reset")
@@ -250,6 +278,9 @@ async def _run(cluster: Cluster, opts: Options, began: float) -> dict[str, Any]:
     await http.aclose()
     changes = [orjson.loads(v) for v, _ in await _read(settings, topics.salesforce_changes)]
     found = compare(truth, records, cdc, humans, billing, integration, changes)
+    if opts.keep_logs:  # what the comparison saw, for a post-mortem next to the process logs
+        for name, data in {"records": records, "cdc": cdc, "changes": changes, "billing": billing}.items():
+            (cluster.run_dir / f"{name}.json").write_bytes(orjson.dumps(data, default=str))
     sync_dlq = [h for _, h in await _read(settings, topics.sync_dlq)]
     writeback_dlq = [h for _, h in await _read(settings, topics.writeback_dlq)]
     writes = sum(v for k, v in counts["by_kind"].items() if k.startswith("collections"))

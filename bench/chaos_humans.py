@@ -55,10 +55,19 @@ class Humans:
         r.raise_for_status()
         return str(r.json().get("id") or rid)
 
-    async def setup(self, http: httpx.AsyncClient, receiver: str, count: int, timeout: float = 90.0) -> None:
-        """Chargebee customers (their webhooks create the Accounts), then priced Opportunities."""
+    async def load_catalog(self, http: httpx.AsyncClient) -> int:
+        """The Chargebee site's product catalog (no customers); returns its item price count."""
         r = await http.post(f"{self.cb}/_sandbox/tenant", json={"seed": self.seed, "customers": 0})
         r.raise_for_status()
+        api = httpx.BasicAuth(CB_API_KEY, "")
+        prices = (await http.get(f"{self.cb}/api/v2/item_prices", params={"limit": 100}, auth=api)).json()
+        return len(prices["list"])
+
+    async def setup(self, http: httpx.AsyncClient, receiver: str, count: int, timeout: float = 90.0) -> None:
+        """Chargebee customers (their webhooks create the Accounts), then priced Opportunities.
+
+        The catalog must be loaded first (`load_catalog`).
+        """
         endpoint = {"url": f"{receiver}/webhooks/chargebee", "username": CB_USER, "password": CB_PASSWORD}
         r = await http.put(f"{self.cb}/_sandbox/webhooks/endpoints", json={"endpoints": [endpoint]})
         r.raise_for_status()
@@ -91,19 +100,25 @@ class Humans:
         if missing:
             raise RuntimeError(f"setup: no Account synced for Chargebee customers {missing[:5]}")
         site = chargebee_site_from_url(f"{self.cb}/api/v2")
-        product = await self._human(http, "Product2", {"Name": "Chaos plan"})
-        book = await self._human(http, "Pricebook2", {"Name": "Chaos book"})
-        entry = await self._human(
-            http,
-            "PricebookEntry",
-            {
-                "Pricebook2Id": book,
-                "Product2Id": product,
-                "UnitPrice": 49,
-                "IsActive": True,
-                "CB_Id__c": f"{site}_{self.price}",
-            },
-        )
+        key = f"{site}_{self.price}"
+        entries = (await http.get(f"{self.sf}/_sandbox/records/PricebookEntry")).json()
+        synced = next((e for e in entries if e.get("CB_Id__c") == key), None)
+        if synced is not None:  # the catalog backfill wrote the price's entry: sell from it
+            entry, book = synced["Id"], synced["Pricebook2Id"]
+        else:
+            product = await self._human(http, "Product2", {"Name": "Chaos plan"})
+            book = await self._human(http, "Pricebook2", {"Name": "Chaos book"})
+            entry = await self._human(
+                http,
+                "PricebookEntry",
+                {
+                    "Pricebook2Id": book,
+                    "Product2Id": product,
+                    "UnitPrice": 49,
+                    "IsActive": True,
+                    "CB_Id__c": key,
+                },
+            )
         for n, deal in enumerate(self.deals):
             deal.opportunity = await self._human(
                 http,
