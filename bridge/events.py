@@ -30,6 +30,9 @@ HEADER_REPAIR = "bridge-repair"
 # On writeback expectations: "step" marks an in-between state (the first of two vendor calls).
 HEADER_EXPECT = "bridge-expect"
 EXPECT_STEP = "step"
+# On writeback expectations: JSON list of the state keys to remember; the event's other records
+# are left alone (absent: all of them).
+HEADER_EXPECT_KEYS = "bridge-expect-keys"
 
 
 def utcnow() -> datetime:

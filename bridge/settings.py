@@ -170,6 +170,16 @@ class Settings(BaseSettings):
         gt=0,
         description="A Bulk API 2.0 job not finished after this long is aborted and its records retried.",
     )
+    sync_parent_retry_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="A record whose parent is not in Salesforce yet (its lookup by external id "
+        "finds nothing) is dead-lettered as MissingParent and redriven after this long, doubling "
+        "with each attempt: its parent is usually an event behind it. 0: no automatic redrive.",
+    )
+    sync_parent_retries: int = Field(
+        5, ge=0, description="Automatic redrives of a MissingParent dead letter before it waits for a person."
+    )
     mapping_file: str | None = Field(
         None, description="TOML file overriding the default mappings (rename, drop, constants)."
     )

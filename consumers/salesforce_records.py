@@ -8,6 +8,7 @@ from typing import Any
 
 from bridge.errors import PermanentError
 from bridge.salesforce.client import SalesforceClient
+from bridge.salesforce.errors import classify_record_error
 
 
 async def read_record(salesforce: SalesforceClient, sobject: str, record_id: str) -> dict[str, Any] | None:
@@ -62,3 +63,21 @@ async def update_record(
         body=fields,
         kind="writeback",
     )
+
+
+async def update_records(salesforce: SalesforceClient, records: list[dict[str, Any]]) -> None:
+    """Update records of any types by Id, all or none, in sObject Collections of up to 200.
+
+    Each record is `{"attributes": {"type": SObject}, "id": Id, field: value, …}`.
+    """
+    for start in range(0, len(records), 200):
+        chunk = records[start : start + 200]
+        resp = await salesforce.request(
+            "PATCH",
+            f"{salesforce.base_path}/composite/sobjects",
+            body={"allOrNone": True, "records": chunk},
+            kind="writeback",
+        )
+        for result in resp.json():
+            if not result.get("success"):
+                raise classify_record_error(result.get("errors") or [])

@@ -10,6 +10,7 @@ the new state, and give every event one outcome for the consume loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
@@ -24,6 +25,7 @@ from bridge.errors import BadInput, BridgeError, PermanentError, TransientError,
 from bridge.events import (
     EXPECT_STEP,
     HEADER_EXPECT,
+    HEADER_EXPECT_KEYS,
     HEADER_ORIGIN,
     HEADER_REPAIR,
     ORIGIN_RECONCILE,
@@ -34,11 +36,13 @@ from bridge.events import (
 from bridge.logs import get_logger
 from bridge.mapping import RecordWrite
 from bridge.mapping.transforms import sf_datetime
+from bridge.ops.dlq import REDRIVEN_FROM
 from bridge.salesforce.client import SalesforceClient
 from bridge.settings import Settings
 from consumers.loop import Batch, ConsumeLoop
 from consumers.metrics import SYNC_API_CALLS, SYNC_RECORDS_WRITTEN
 from consumers.outcomes import Outcome, Result
+from consumers.parent_retry import run_parent_retries
 from consumers.state import RecordState, StateStore
 from consumers.upserts import Upserter
 
@@ -189,7 +193,11 @@ class SyncHandler:
             env = Envelope.from_bytes(rec.value)
         except BadInput as exc:
             return Result.dead(exc)
-        if env.event_id in batch_ids or self.recent.seen(tp.partition, env.event_id):
+        headers = decode_headers(rec.headers)
+        # A redriven dead letter is sent again on purpose (by a person or the parent retry):
+        # its id was seen when it failed, which must not make it a duplicate now.
+        again = REDRIVEN_FROM in headers
+        if env.event_id in batch_ids or (not again and self.recent.seen(tp.partition, env.event_id)):
             return Result(Outcome.DUPLICATE)
         batch_ids.add(env.event_id)
         try:
@@ -200,13 +208,15 @@ class SyncHandler:
             return Result.dead(PermanentError(f"mapping failed: {exc!r}"))
         if not writes:
             return Result(Outcome.UNMAPPED, detail=env.event_type)
-        headers = decode_headers(rec.headers)
         if headers.get(HEADER_ORIGIN) == ORIGIN_WRITEBACK:
             # Billing now holds what Salesforce said: remember it, so the vendor's webhook for
             # this change is a no-op instead of an echo write back to Salesforce.
             step = headers.get(HEADER_EXPECT) == EXPECT_STEP
+            only = _expect_keys(headers)
             for w in writes:
                 key = w.key.state_key
+                if only is not None and key not in only:
+                    continue
                 known = self._expected[tp.partition].get(key) or self.state.get(tp.partition, key)
                 if step:  # an in-between state: its webhook is a no-op, the target is unchanged
                     base = known or RecordState(0, "")
@@ -289,6 +299,17 @@ class SyncHandler:
         return failed
 
 
+def _expect_keys(headers: dict[str, str]) -> set[str] | None:
+    """The records a writeback expectation is about (None: every record the event maps to)."""
+    if HEADER_EXPECT_KEYS not in headers:
+        return None
+    try:
+        parsed = orjson.loads(headers[HEADER_EXPECT_KEYS])
+    except orjson.JSONDecodeError:
+        return set()  # unreadable: remember nothing rather than too much
+    return {str(k) for k in parsed} if isinstance(parsed, list) else set()
+
+
 def _repairs(headers: dict[str, str]) -> dict[str, str]:
     """The records a reconcile event must write regardless of the version guard's memory.
 
@@ -339,7 +360,14 @@ async def run_sync(
         )
         if on_loop is not None:
             on_loop(loop)
-        await loop.run(stop)
+        leader = TopicPartition(topics.orb_events, 0)
+        retries = asyncio.create_task(run_parent_retries(settings, stop, lambda: leader in loop.assigned))
+        try:
+            await loop.run(stop)
+        finally:
+            retries.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retries
         return loop
     finally:
         await producer.stop()

@@ -20,6 +20,7 @@ subscriptions before creating one.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bridge.billing.chargebee import ChargebeeClient, taken_id
@@ -28,7 +29,11 @@ from bridge.billing.orb import OrbClient
 from bridge.errors import PermanentError
 from bridge.salesforce.client import SalesforceClient
 from consumers.outcomes import Outcome, Result
-from consumers.salesforce_records import read_record, update_record
+from consumers.salesforce_records import read_record, update_record, update_records
+
+# Tells sync, ahead of Chargebee's webhook, about the subscription a won Opportunity creates:
+# (customer id, subscription id, items, the state keys of the records it already has).
+Announce = Callable[[str, str, list[dict[str, Any]], list[str]], Awaitable[None]]
 
 # The Orb subscription metadata key naming the Opportunity it was created for.
 ORB_OPPORTUNITY_KEY = "salesforce_opportunity_id"
@@ -49,8 +54,10 @@ class WonOpportunity:
         orb: OrbClient | None = None,
         chargebee: ChargebeeClient | None = None,
         chargebee_site: str = "default",
+        announce: Announce | None = None,
     ) -> None:
         self.salesforce = salesforce
+        self.announce = announce
         self.orb = orb
         self.chargebee = chargebee
         self.site = chargebee_site
@@ -86,22 +93,29 @@ class WonOpportunity:
                 )
             )
         lines = await self.salesforce.query_all(
-            "SELECT Quantity, PricebookEntry.CB_Id__c FROM OpportunityLineItem "
+            "SELECT Id, Quantity, CB_Id__c, PricebookEntry.CB_Id__c FROM OpportunityLineItem "
             f"WHERE OpportunityId = '{opp_id}'"
         )
         prefix = f"{self.site}_"
-        items = [
-            {
-                "item_price_id": str(line["PricebookEntry"]["CB_Id__c"]).removeprefix(prefix),
-                "quantity": int(float(line.get("Quantity") or 1)),
-            }
+        priced = {
+            str(line["PricebookEntry"]["CB_Id__c"]).removeprefix(prefix): line
             for line in lines
             if (line.get("PricebookEntry") or {}).get("CB_Id__c")
+        }
+        items = [
+            {"item_price_id": price, "quantity": int(float(line.get("Quantity") or 1))}
+            for price, line in priced.items()
         ]
         if not items:
             return Result.dead(
                 PermanentError(f"Opportunity {opp_id} won, but none of its products has a Chargebee price")
             )
+        if await self._link(opp_id, opp, priced) and self.announce is not None:
+            keys = [
+                f"Opportunity:{prefix}{opp_id}",
+                *(f"OpportunityLineItem:{prefix}{opp_id}_{p}" for p in priced),
+            ]
+            await self.announce(str(customer), opp_id, items, keys)
         try:
             created = await chargebee.create_subscription_for_items(
                 str(customer), {"id": opp_id, "subscription_items": items}, idempotency_key(opp_id)
@@ -152,6 +166,34 @@ class WonOpportunity:
             self.salesforce, "Opportunity", opp_id, {"Orb_Subscription_Id__c": subscription_id}
         )
         return Result(Outcome.APPLIED, detail=subscription_id)
+
+    async def _link(self, opp_id: str, opp: dict[str, Any], priced: dict[str, dict[str, Any]]) -> bool:
+        """Give the Opportunity and its lines the external ids of the subscription to come.
+
+        Chargebee's webhook about the new subscription maps to an Opportunity keyed by the
+        subscription id (the Opportunity Id) and a line item per item price. With those ids on
+        this Opportunity and its lines, sync updates them instead of creating a second
+        Opportunity next to this one. False when the Opportunity already stands for another
+        subscription (sync made it from one): it is left as it is.
+        """
+        target = f"{self.site}_{opp_id}"
+        if opp.get("CB_Id__c") not in (None, "", target):
+            return False
+        records: list[dict[str, Any]] = []
+        if opp.get("CB_Id__c") != target:
+            records.append({"attributes": {"type": "Opportunity"}, "id": opp_id, "CB_Id__c": target})
+        for price, line in priced.items():
+            if line.get("CB_Id__c") != f"{target}_{price}":
+                records.append(
+                    {
+                        "attributes": {"type": "OpportunityLineItem"},
+                        "id": line["Id"],
+                        "CB_Id__c": f"{target}_{price}",
+                    }
+                )
+        if records:
+            await update_records(self.salesforce, records)
+        return True
 
     async def _existing_chargebee(self, chargebee: ChargebeeClient, opp_id: str, refusal: Exception) -> str:
         """The id of the subscription an earlier delivery created (it bears the Opportunity Id)."""

@@ -21,13 +21,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from bridge.billing.chargebee import ChargebeeClient
 from bridge.billing.errors import BillingApiError
 from bridge.billing.orb import OrbClient
 from bridge.errors import BadInput, PermanentError, TransientError
-from bridge.events import EXPECT_STEP, HEADER_EXPECT, HEADER_ORIGIN, ORIGIN_WRITEBACK, Envelope
+from bridge.events import (
+    EXPECT_STEP,
+    HEADER_EXPECT,
+    HEADER_EXPECT_KEYS,
+    HEADER_ORIGIN,
+    ORIGIN_WRITEBACK,
+    Envelope,
+)
 from bridge.kafka import Topics, publish
 from bridge.logs import get_logger
 from bridge.mapping.model import VendorMapping
@@ -101,7 +109,13 @@ class WritebackHandler:
         self.chargebee = chargebee
         self.site = chargebee_site
         self.recent = RecentIds()
-        self.won = WonOpportunity(salesforce, orb=orb, chargebee=chargebee, chargebee_site=chargebee_site)
+        self.won = WonOpportunity(
+            salesforce,
+            orb=orb,
+            chargebee=chargebee,
+            chargebee_site=chargebee_site,
+            announce=self._expect_subscription,
+        )
         self.new_customer = NewCustomer(
             salesforce,
             self.mappings,
@@ -383,6 +397,50 @@ class WritebackHandler:
             Topics.from_settings(self.settings).chargebee_events,
             envelope,
             {HEADER_ORIGIN: ORIGIN_WRITEBACK, **({HEADER_EXPECT: EXPECT_STEP} if step else {})},
+            timeout=self.settings.publish_timeout_seconds,
+        )
+
+    async def _expect_subscription(
+        self, customer_id: str, subscription_id: str, items: list[dict[str, Any]], keys: list[str]
+    ) -> None:
+        """Tell sync that the won Opportunity and its lines already stand for this subscription.
+
+        Sync remembers those records (version 0, older than any webhook) and so treats them as
+        existing: Chargebee's webhook then updates them without the fields written only on
+        create (the salesperson's Opportunity name, stage, close date and price book stay).
+        """
+        now = datetime.now(UTC)
+        subscription = {
+            "id": subscription_id,
+            "customer_id": customer_id,
+            "status": "active",
+            "resource_version": 0,
+            "subscription_items": [{**item, "item_type": "plan"} for item in items],
+        }
+        body = {
+            "id": f"bridge-writeback-{subscription_id}-won",
+            "occurred_at": int(now.timestamp()),
+            "source": "bridge",
+            "object": "event",
+            "api_version": "v2",
+            "event_type": "subscription_created",
+            "content": {"subscription": subscription, "customer": {"id": customer_id}},
+        }
+        envelope = Envelope(
+            source="chargebee",
+            event_id=body["id"],
+            event_type="subscription_created",
+            occurred_at=now,
+            object_type="subscription",
+            object_id=subscription_id,
+            customer_id=customer_id,
+            payload=body,
+        )
+        await publish(
+            self.producer,
+            Topics.from_settings(self.settings).chargebee_events,
+            envelope,
+            {HEADER_ORIGIN: ORIGIN_WRITEBACK, HEADER_EXPECT_KEYS: orjson.dumps(keys).decode()},
             timeout=self.settings.publish_timeout_seconds,
         )
 

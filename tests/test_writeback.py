@@ -17,7 +17,7 @@ from test_cdc_listener import listening
 
 from bridge.billing.chargebee import ChargebeeClient
 from bridge.kafka import Topics, make_producer, publish_raw
-from bridge.mapping import default_mappings
+from bridge.mapping import build_mapper, default_mappings
 from bridge.salesforce.factory import salesforce_client
 from bridge.sandbox.chargebee.app import create_app as create_chargebee
 from bridge.settings import Settings
@@ -473,4 +473,71 @@ async def test_orb_customer_is_created_once_for_an_account_when_configured(setti
         assert len(customers) == 1
         assert customers[0]["email"] == "ap@hooli.test"
         assert customers[0]["billing_address"]["city"] == "Palo Alto"
+        await http.aclose()
+
+
+async def test_won_opportunity_stays_the_one_opportunity_after_its_subscriptions_webhook(
+    settings: Settings,
+) -> None:
+    """Chargebee's webhook about the subscription a won Opportunity created maps to an Opportunity
+    and line items keyed by that subscription: they must be the salesperson's own, not copies."""
+    from pydantic import SecretStr
+    from receiver_harness import running_receiver
+    from sync_harness import running_sync
+
+    from bridge.ops.backfill import run_backfill
+
+    with salesforce_sandbox(long_poll_timeout=0.3) as url, serve(create_chargebee()) as cb_url:
+        org = Org(url)
+        s = sync_settings(settings, url).model_copy(
+            update={
+                "chargebee_webhook_username": "cb",
+                "chargebee_webhook_password": SecretStr("pw"),
+                "chargebee_api_url": f"{cb_url}/api/v2",
+                "chargebee_api_key": SecretStr(API_KEY),
+            }
+        )
+        _client, http, customer, price = await _tenant(cb_url)
+        async with (
+            running_receiver(s) as receiver,
+            running_sync(s, mapper=build_mapper(chargebee_site="default").map_event) as sync,
+            listening(s),
+            writing_back(s, cb_url) as (loop, _handler),
+        ):
+            endpoint = {"url": f"{receiver}/webhooks/chargebee", "username": "cb", "password": "pw"}
+            await http.put(f"{cb_url}/_sandbox/webhooks/endpoints", json={"endpoints": [endpoint]})
+            await run_backfill(s, ["item", "item_price"])  # the catalog, as the initial sync brings it
+            await wait_for(lambda: f"default_{price}" in org.by_ext("PricebookEntry", "CB_Id__c"), timeout=30)
+            entry = org.by_ext("PricebookEntry", "CB_Id__c")[f"default_{price}"]
+            account = _human(
+                org, "Account", {"Name": "Acme", "Chargebee_Id__c": customer, "Sync_with_Chargebee__c": True}
+            )
+            deal = {
+                "Name": "Acme deal",
+                "StageName": "Negotiation",
+                "CloseDate": "2026-12-31",
+                "AccountId": account,
+                "Pricebook2Id": entry["Pricebook2Id"],
+                "Update_Chargebee__c": True,
+            }
+            opp = _human(org, "Opportunity", deal)
+            line = {"OpportunityId": opp, "PricebookEntryId": entry["Id"], "Quantity": 3, "UnitPrice": 49}
+            _human(org, "OpportunityLineItem", line)
+            _human(org, "Opportunity", {"StageName": "Closed Won"}, opp)
+            # The subscription's webhook reached Salesforce: its CB_Subscription__c is there.
+            await wait_for(
+                lambda: f"default_{opp}" in org.by_ext("CB_Subscription__c", "CB_Id__c"), timeout=45
+            )
+            await wait_for(lambda: _settled(loop, 1))
+            dead = sync.stats.outcomes.get("dead_lettered", 0)
+        opportunities = [o for o in org.by_ext("Opportunity", "Id").values() if o["AccountId"] == account]
+        assert [o["Id"] for o in opportunities] == [opp]  # no second Opportunity beside it
+        [won] = opportunities
+        assert won["Subscription_Id__c"] == opp and won["CB_Id__c"] == f"default_{opp}"
+        # What the salesperson set stays: written by sync only when it creates a record.
+        assert (won["Name"], won["CloseDate"], won["StageName"]) == ("Acme deal", "2026-12-31", "Closed Won")
+        lines = [li for li in org.by_ext("OpportunityLineItem", "Id").values() if li["OpportunityId"] == opp]
+        assert len(lines) == 1 and lines[0]["CB_Id__c"] == f"default_{opp}_{price}"
+        assert float(lines[0]["Quantity"]) == 3
+        assert dead == 0
         await http.aclose()

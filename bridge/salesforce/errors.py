@@ -54,6 +54,15 @@ class SessionExpired(SalesforceTransientError):
     """`INVALID_SESSION_ID`: get a new token and try again."""
 
 
+class MissingParent(SalesforceError):
+    """A lookup by external id found no parent record: it may arrive later (see parent retries)."""
+
+
+def _missing_parent(code: str, message: str) -> bool:
+    # "INVALID_FIELD: Foreign key external ID: X not found for field F in entity E"
+    return code == "INVALID_FIELD" and "Foreign key external ID" in message and "not found" in message
+
+
 def classify_record_error(errors: list[dict[str, Any]]) -> BridgeError:
     """The error of one record of a collections result (`statusCode`, `message`, `fields`)."""
     first = errors[0] if errors else {"statusCode": "UNKNOWN_EXCEPTION", "message": "no detail"}
@@ -62,7 +71,8 @@ def classify_record_error(errors: list[dict[str, Any]]) -> BridgeError:
     if code in TRANSIENT_CODES:
         return SalesforceTransientError(message, code=code)
     extra = {k: v for k, v in first.items() if k == "duplicateResult"}
-    return SalesforceError(message, code=code, fields=list(first.get("fields") or []), extra=extra)
+    kind = MissingParent if _missing_parent(code, message) else SalesforceError
+    return kind(message, code=code, fields=list(first.get("fields") or []), extra=extra)
 
 
 def classify_response(status: int, body: Any, retry_after: float | None = None) -> BridgeError:
