@@ -150,6 +150,14 @@ def _writeback(
                 out.duplicate_creates.append(
                     f"Opportunity {deal.opportunity}: {len(new)} Chargebee subscriptions"
                 )
+            # The subscription's webhook must update the won Opportunity, not add another.
+            extra = [
+                o for o in opps.values() if o.get("AccountId") == deal.account and o["Id"] != deal.opportunity
+            ]
+            if extra:
+                out.duplicate_creates.append(
+                    f"Opportunity {deal.opportunity}: {len(extra)} more Opportunities on its Account"
+                )
             if not new:
                 out.lost.append(f"Opportunity {deal.opportunity} won: no Chargebee subscription")
                 ok = False
