@@ -29,14 +29,18 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.chaos_cluster import BRIDGE, ROLES, Cluster  # noqa: E402
+from bench.chaos_cluster import BRIDGE, PARENT_RETRIES, ROLES, Cluster  # noqa: E402
 from bench.chaos_compare import compare, dlq_classes, dlq_examples  # noqa: E402
 from bench.chaos_humans import Humans  # noqa: E402
 from bench.chaos_workload import Sender, Truth, workload  # noqa: E402
 from bridge.events import decode_headers  # noqa: E402
 from bridge.kafka import Topics, partitions_of  # noqa: E402
+from bridge.ops.dlq import Selection  # noqa: E402
+from bridge.ops.dlq import load as load_dead_letters  # noqa: E402
+from bridge.ops.dlq import select as select_dead_letters  # noqa: E402
 from bridge.ops.reading import TopicReader  # noqa: E402
 from bridge.settings import Settings  # noqa: E402
+from consumers.parent_retry import CLASS as MISSING_PARENT  # noqa: E402
 
 MUST_BE_ZERO = ("lost", "duplicate_creates", "stale_overwrites", "echo_writes")
 
@@ -168,6 +172,8 @@ async def quiesce(cluster: Cluster, opts: Options) -> tuple[float, bool]:
                 lag = -1
             if await asyncio.to_thread(cluster.revive):
                 lag = -1
+            if lag == 0 and await _parents_awaited(settings):
+                lag = -1  # a MissingParent letter still has a redrive to come
             calls = (await http.get(f"{cluster.url('salesforce')}/_sandbox/counts")).json()["total"]
             if calls != last_calls or lag != 0:
                 last_calls, quiet_since = calls, time.monotonic()
@@ -175,6 +181,15 @@ async def quiesce(cluster: Cluster, opts: Options) -> tuple[float, bool]:
                 return quiet_since - began, True
             await asyncio.sleep(0.5)
     return time.monotonic() - began, False
+
+
+async def _parents_awaited(settings: Settings) -> bool:
+    """Whether a MissingParent dead letter still has an automatic redrive to come."""
+    try:
+        letters = await select_dead_letters(settings, "sync", Selection(classes=(MISSING_PARENT,)))
+    except Exception:  # the broker may still be coming back
+        return True
+    return any(int(x.headers.get("dlq-attempts", "1")) <= PARENT_RETRIES for x in letters)
 
 
 async def _read(settings: Settings, topic: str) -> list[tuple[bytes, dict[str, str]]]:
@@ -281,8 +296,10 @@ async def _run(cluster: Cluster, opts: Options, began: float) -> dict[str, Any]:
     if opts.keep_logs:  # what the comparison saw, for a post-mortem next to the process logs
         for name, data in {"records": records, "cdc": cdc, "changes": changes, "billing": billing}.items():
             (cluster.run_dir / f"{name}.json").write_bytes(orjson.dumps(data, default=str))
-    sync_dlq = [h for _, h in await _read(settings, topics.sync_dlq)]
-    writeback_dlq = [h for _, h in await _read(settings, topics.writeback_dlq)]
+    # Dead letters a person must look at: the ones the sync redrove itself are counted apart.
+    letters = await load_dead_letters(settings, None, include_handled=True)
+    sync_dlq = [x.headers for x in letters if x.handled is None and x.dlq_topic == topics.sync_dlq]
+    writeback_dlq = [x.headers for x in letters if x.handled is None and x.dlq_topic == topics.writeback_dlq]
     writes = sum(v for k, v in counts["by_kind"].items() if k.startswith("collections"))
     synced = len(truth.acked)
     card: dict[str, Any] = {
@@ -300,6 +317,7 @@ async def _run(cluster: Cluster, opts: Options, began: float) -> dict[str, Any]:
         "echo_writes": len(found.echo_writes),
         "dlq": {"sync": dlq_classes(sync_dlq), "writeback": dlq_classes(writeback_dlq)},
         "dlq_examples": dlq_examples(sync_dlq + writeback_dlq),
+        "dlq_redriven_by_sync": dlq_classes([x.headers for x in letters if x.handled == "redriven"]),
         "crashes": dict(cluster.crashes),
         "salesforce_write_calls": writes,
         "salesforce_calls": counts["total"],

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BRIDGE = [sys.executable, "-m", "bridge.cli"]
 ORB_SECRET = "whsec_chaos"
 CB_USER, CB_PASSWORD = "chargebee-chaos", "chaos-password"
+PARENT_RETRIES = 5
 CB_API_KEY = "test_sandbox_key"
 # The roles `kill -9` may hit: two receivers, two syncs in one group, writeback, listener.
 ROLES = ("receiver-1", "receiver-2", "sync-1", "sync-2", "writeback", "listen")
@@ -84,6 +85,9 @@ class Cluster:
             "BRIDGE_CHARGEBEE_API_URL": f"{self.url('chargebee')}/api/v2",
             "BRIDGE_CHARGEBEE_API_KEY": CB_API_KEY,
             "BRIDGE_SYNC_GROUP_ID": f"{self.prefix}sync",
+            # Seconds instead of 30 s doubling, as for the vendors' retries: a bounded run.
+            "BRIDGE_SYNC_PARENT_RETRY_SECONDS": "2",
+            "BRIDGE_SYNC_PARENT_RETRIES": str(PARENT_RETRIES),
         }
 
     def _command(self, name: str) -> tuple[list[str], int | None]:
