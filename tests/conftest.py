@@ -7,9 +7,11 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from typer.testing import CliRunner
 
 from bridge.local_kafka import LocalKafka, broker_answers
 from bridge.settings import Settings
@@ -66,3 +68,13 @@ async def _delete_topics(bootstrap: str, prefix: str) -> None:
         pass
     finally:
         await admin.close()
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
+    """A CLI runner in an empty directory, without the shell's BRIDGE_ variables or bridge.toml."""
+    for name in list(os.environ):
+        if name.upper().startswith("BRIDGE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return CliRunner()

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 from typer.testing import CliRunner
 
 from bridge.cli import app
 
 SECRET = "whsec_do_not_print_me"
 PASSWORD = "hunter2-very-secret"
-
-
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
-    # Run from an empty directory with no BRIDGE_ variables inherited from the shell.
-    for name in list(os.environ):
-        if name.upper().startswith("BRIDGE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    return CliRunner()
 
 
 def _by_name(output: str) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 from collections.abc import Iterator
@@ -11,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from fixtures.sf_sandbox_server import serve
 from typer.testing import CliRunner, Result
 
@@ -31,16 +29,6 @@ LOGIN = {
 DESCRIBED = re.compile(
     r"described (\d+) of (\d+) SObjects the mappings touch(?: \(missing: (.*)\))? with (\d+) API calls"
 )
-
-
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
-    # No BRIDGE_ variables from the shell and no bridge.toml: only what each test sets.
-    for name in list(os.environ):
-        if name.upper().startswith("BRIDGE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    return CliRunner()
 
 
 @contextmanager
