@@ -369,35 +369,16 @@ class WritebackHandler:
         resource version are left out of the digest) and costs no Salesforce write. If the
         update then fails, the next real change of that customer is written as usual.
         """
-        now = datetime.now(UTC)
         # Just above the current version: older than the webhook the update will cause.
         version = int(customer.get("resource_version") or 0) + 1
         customer = {**customer, "resource_version": version}
-        body = {
-            "id": f"bridge-writeback-{customer['id']}-{version}{'-step' if step else ''}",
-            "occurred_at": int(now.timestamp()),
-            "source": "bridge",
-            "object": "event",
-            "api_version": "v2",
-            "event_type": "customer_changed",
-            "content": {"customer": customer},
-        }
-        envelope = Envelope(
-            source="chargebee",
-            event_id=body["id"],
-            event_type="customer_changed",
-            occurred_at=now,
-            object_type="customer",
-            object_id=str(customer["id"]),
-            customer_id=str(customer["id"]),
-            payload=body,
-        )
-        await publish(
-            self.producer,
-            Topics.from_settings(self.settings).chargebee_events,
-            envelope,
-            {HEADER_ORIGIN: ORIGIN_WRITEBACK, **({HEADER_EXPECT: EXPECT_STEP} if step else {})},
-            timeout=self.settings.publish_timeout_seconds,
+        await self._expect(
+            f"bridge-writeback-{customer['id']}-{version}{'-step' if step else ''}",
+            "customer_changed",
+            "customer",
+            {"customer": customer},
+            str(customer["id"]),
+            {HEADER_EXPECT: EXPECT_STEP} if step else {},
         )
 
     async def _expect_subscription(
@@ -409,7 +390,6 @@ class WritebackHandler:
         existing: Chargebee's webhook then updates them without the fields written only on
         create (the salesperson's Opportunity name, stage, close date and price book stay).
         """
-        now = datetime.now(UTC)
         subscription = {
             "id": subscription_id,
             "customer_id": customer_id,
@@ -417,22 +397,42 @@ class WritebackHandler:
             "resource_version": 0,
             "subscription_items": [{**item, "item_type": "plan"} for item in items],
         }
+        await self._expect(
+            f"bridge-writeback-{subscription_id}-won",
+            "subscription_created",
+            "subscription",
+            {"subscription": subscription, "customer": {"id": customer_id}},
+            customer_id,
+            {HEADER_EXPECT_KEYS: orjson.dumps(keys).decode()},
+        )
+
+    async def _expect(
+        self,
+        event_id: str,
+        event_type: str,
+        object_type: str,
+        content: dict[str, Any],
+        customer_id: str,
+        headers: dict[str, str],
+    ) -> None:
+        """Publish a Chargebee-shaped event of the writeback's own on the customer's partition."""
+        now = datetime.now(UTC)
         body = {
-            "id": f"bridge-writeback-{subscription_id}-won",
+            "id": event_id,
             "occurred_at": int(now.timestamp()),
             "source": "bridge",
             "object": "event",
             "api_version": "v2",
-            "event_type": "subscription_created",
-            "content": {"subscription": subscription, "customer": {"id": customer_id}},
+            "event_type": event_type,
+            "content": content,
         }
         envelope = Envelope(
             source="chargebee",
-            event_id=body["id"],
-            event_type="subscription_created",
+            event_id=event_id,
+            event_type=event_type,
             occurred_at=now,
-            object_type="subscription",
-            object_id=subscription_id,
+            object_type=object_type,
+            object_id=str(content[object_type]["id"]),
             customer_id=customer_id,
             payload=body,
         )
@@ -440,7 +440,7 @@ class WritebackHandler:
             self.producer,
             Topics.from_settings(self.settings).chargebee_events,
             envelope,
-            {HEADER_ORIGIN: ORIGIN_WRITEBACK, HEADER_EXPECT_KEYS: orjson.dumps(keys).decode()},
+            {HEADER_ORIGIN: ORIGIN_WRITEBACK, **headers},
             timeout=self.settings.publish_timeout_seconds,
         )
 
