@@ -98,12 +98,6 @@ def demo() -> None:
         f"listener: {report.cdc.get('published', 0)} published, "
         f"{report.cdc.get('echo', 0)} of the bridge's own writes dropped as echoes"
     )
-    wb = report.writeback
-    console.print(
-        f"8. Writeback: Ann's Account edit reached Chargebee with {wb.get('billing_calls')} billing "
-        f"call(s) (customer cb_hooli billing city now: {wb.get('chargebee_city')}); Chargebee's "
-        f"webhook about it cost {wb.get('echo_writes')} Salesforce writes (no echo)."
-    )
     dlq = Table(title=f"7. Dead letters ({len(report.dead_letters)}): parked, the rest went on")
     for col in ("event", "error code", "message"):
         dlq.add_column(col)
@@ -112,8 +106,16 @@ def demo() -> None:
     console.print(dlq)
     if report.dead_letters:
         console.print(
-            "[dim]A dangling reference is a permanent error: that record is parked with its "
-            "error, everything else is committed; once the missing parent is synced, "
-            "replaying the dead letter lands it.[/dim]"
+            "[dim]A record Salesforce refuses is parked with its error and everything else is "
+            'committed. A lookup whose parent is not in Salesforce yet ("Foreign key external '
+            'ID … not found") is parked as MissingParent and redriven by the sync itself after '
+            "30 s, doubling, up to 5 times (BRIDGE_SYNC_PARENT_RETRY_SECONDS / _RETRIES): it "
+            "lands once its parent is synced; `bridge dlq redrive` sends it at once.[/dim]"
         )
+    wb = report.writeback
+    console.print(
+        f"8. Writeback: Ann's Account edit reached Chargebee with {wb.get('billing_calls')} billing "
+        f"call(s) (customer cb_hooli billing city now: {wb.get('chargebee_city')}); Chargebee's "
+        f"webhook about it cost {wb.get('echo_writes')} Salesforce writes (no echo)."
+    )
     console.print(f"Demo took {report.seconds:.1f}s.")
