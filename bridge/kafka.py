@@ -254,8 +254,11 @@ class RenewingProducer(AIOKafkaProducer):  # type: ignore[misc]  # aiokafka is u
                 log.warning("kafka_producer_stop_abandoned", error=repr(exc))
             lock, renewals = self._renewing, self.renewals + 1
             AIOKafkaProducer.__init__(self, **self._options)
-            self._out_of_step, self._renewing, self.renewals = False, lock, renewals
+            # Out of step until started: a broker still away fails this start, and the next
+            # send tries again instead of using a producer that was never started.
+            self._out_of_step, self._renewing, self.renewals = True, lock, renewals
             await AIOKafkaProducer.start(self)
+            self._out_of_step = False
             log.warning("kafka_producer_renewed", renewals=renewals)
 
 

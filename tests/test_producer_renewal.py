@@ -8,14 +8,19 @@ restart in the chaos run, where the CDC listener could publish nothing more unti
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import OutOfOrderSequenceNumber
 
+from bench.processes import free_port
 from bridge.errors import BrokerUnavailable
 from bridge.kafka import MAX_RECORD_BYTES, Topics, ensure_topics, make_consumer, make_producer, publish_raw
+from bridge.local_kafka import KAFKA_VERSION, LocalKafka
 from bridge.partition_batcher import PartitionBatcher
 from bridge.settings import Settings
 
@@ -107,3 +112,35 @@ async def test_bridge_topics_take_an_envelope_around_the_largest_accepted_body(s
     finally:
         await producer.stop()
     assert partition >= 0 and producer.renewals == 0
+
+
+async def test_a_renewal_the_broker_is_away_for_is_tried_again_once_it_is_back(tmp_path: Path) -> None:
+    shared = LocalKafka().jars
+    if (shared / ".complete").exists():  # reuse the fetched jars; this broker's data is its own
+        (tmp_path / f"jars-{KAFKA_VERSION}").symlink_to(shared, target_is_directory=True)
+    broker = LocalKafka(home=tmp_path, port=free_port(), controller_port=free_port(), heap_mb=256)
+    await asyncio.to_thread(broker.start)
+    settings = Settings(
+        kafka_bootstrap=broker.bootstrap,
+        topic_prefix="renew.",
+        publish_timeout_seconds=2.0,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    producer = make_producer(settings)
+    try:
+        topic = await _small_topic(settings)
+        await producer.start()
+        await publish_raw(producer, topic, b"k", b"v0", [], timeout=30)
+        with pytest.raises(BrokerUnavailable):
+            await publish_raw(producer, topic, b"k", b"x" * 20_000, [])
+        await asyncio.to_thread(broker.stop)
+        with pytest.raises(BrokerUnavailable):  # the renewal cannot start a producer now
+            await asyncio.wait_for(publish_raw(producer, topic, b"k", b"v1", [], timeout=5), 30)
+        await asyncio.to_thread(broker.start)
+        # The next send renews again, and lands.
+        await asyncio.wait_for(publish_raw(producer, topic, b"k", b"v2", [], timeout=30), 60)
+        assert producer.renewals >= 2
+        assert (await _values(settings, topic, 2))[-1] == b"v2"
+    finally:
+        await producer.stop()
+        await asyncio.to_thread(broker.stop)
