@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -218,7 +219,7 @@ class RenewingProducer(AIOKafkaProducer):  # type: ignore[misc]  # aiokafka is u
         delivery: asyncio.Future[Any] = await super().send(
             topic, value=value, key=key, partition=partition, timestamp_ms=timestamp_ms, headers=headers
         )
-        delivery.add_done_callback(self._watch)
+        delivery.add_done_callback(functools.partial(self._watch, self.renewals))
         return delivery
 
     async def send_batch(self, batch: Any, topic: str, *, partition: int) -> asyncio.Future[Any]:
@@ -226,12 +227,14 @@ class RenewingProducer(AIOKafkaProducer):  # type: ignore[misc]  # aiokafka is u
         if self._out_of_step or self._sender_died():
             await self._renew()
         delivery: asyncio.Future[Any] = await super().send_batch(batch, topic, partition=partition)
-        delivery.add_done_callback(self._watch)
+        delivery.add_done_callback(functools.partial(self._watch, self.renewals))
         return delivery
 
-    def _watch(self, delivery: asyncio.Future[Any]) -> None:
+    def _watch(self, generation: int, delivery: asyncio.Future[Any]) -> None:
         # With idempotence aiokafka retries retriable errors forever: any failure is for good.
-        if not delivery.cancelled() and isinstance(delivery.exception(), KafkaError):
+        # A failure of a producer already replaced says nothing about the current one.
+        failed = not delivery.cancelled() and isinstance(delivery.exception(), KafkaError)
+        if failed and generation == self.renewals:
             self._out_of_step = True
 
     def _sender_died(self) -> bool:
