@@ -41,6 +41,7 @@ from bridge.ops.dlq import select as select_dead_letters  # noqa: E402
 from bridge.ops.reading import TopicReader  # noqa: E402
 from bridge.settings import Settings  # noqa: E402
 from consumers.parent_retry import CLASS as MISSING_PARENT  # noqa: E402
+from consumers.parent_retry import has_redrive_left  # noqa: E402
 
 MUST_BE_ZERO = ("lost", "duplicate_creates", "stale_overwrites", "echo_writes")
 
@@ -189,7 +190,7 @@ async def _parents_awaited(settings: Settings) -> bool:
         letters = await select_dead_letters(settings, "sync", Selection(classes=(MISSING_PARENT,)))
     except Exception:  # the broker may still be coming back
         return True
-    return any(int(x.headers.get("dlq-attempts", "1")) <= PARENT_RETRIES for x in letters)
+    return any(has_redrive_left(x, PARENT_RETRIES) for x in letters)
 
 
 async def _read(settings: Settings, topic: str) -> list[tuple[bytes, dict[str, str]]]:

@@ -33,6 +33,8 @@ EXPECT_STEP = "step"
 # On writeback expectations: JSON list of the state keys to remember; the event's other records
 # are left alone (absent: all of them).
 HEADER_EXPECT_KEYS = "bridge-expect-keys"
+# On a dead letter sent back to its topic: the `<dlq topic>:<partition>:<offset>` it came from.
+REDRIVEN_FROM = "redriven-from"
 
 
 def utcnow() -> datetime:

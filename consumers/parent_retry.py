@@ -27,12 +27,20 @@ CLASS = "MissingParent"
 log = get_logger("consumers.parent_retry")
 
 
+def _attempts(letter: DeadLetter) -> int:
+    return int(letter.headers.get("dlq-attempts", "1") or 1)
+
+
+def has_redrive_left(letter: DeadLetter, retries: int) -> bool:
+    """Whether the sync will still redrive this MissingParent letter by itself."""
+    return _attempts(letter) <= retries
+
+
 def due(letter: DeadLetter, settings: Settings, now: datetime) -> bool:
     """Whether this dead letter's next automatic redrive is due (never past the attempt limit)."""
-    attempts = int(letter.headers.get("dlq-attempts", "1") or 1)
-    if attempts > settings.sync_parent_retries:
+    if not has_redrive_left(letter, settings.sync_parent_retries):
         return False
-    wait = settings.sync_parent_retry_seconds * 2 ** (attempts - 1)
+    wait = settings.sync_parent_retry_seconds * 2 ** (_attempts(letter) - 1)
     return now - letter.timestamp >= timedelta(seconds=wait)
 
 

@@ -30,13 +30,13 @@ from bridge.events import (
     HEADER_REPAIR,
     ORIGIN_RECONCILE,
     ORIGIN_WRITEBACK,
+    REDRIVEN_FROM,
     Envelope,
     decode_headers,
 )
 from bridge.logs import get_logger
 from bridge.mapping import RecordWrite
 from bridge.mapping.transforms import sf_datetime
-from bridge.ops.dlq import REDRIVEN_FROM
 from bridge.salesforce.client import SalesforceClient
 from bridge.settings import Settings
 from consumers.loop import Batch, ConsumeLoop

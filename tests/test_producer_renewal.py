@@ -16,11 +16,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import OutOfOrderSequenceNumber
+from private_broker import private_broker
 
-from bench.processes import free_port
 from bridge.errors import BrokerUnavailable
 from bridge.kafka import MAX_RECORD_BYTES, Topics, ensure_topics, make_consumer, make_producer, publish_raw
-from bridge.local_kafka import KAFKA_VERSION, LocalKafka
 from bridge.partition_batcher import PartitionBatcher
 from bridge.settings import Settings
 
@@ -115,10 +114,7 @@ async def test_bridge_topics_take_an_envelope_around_the_largest_accepted_body(s
 
 
 async def test_a_renewal_the_broker_is_away_for_is_tried_again_once_it_is_back(tmp_path: Path) -> None:
-    shared = LocalKafka().jars
-    if (shared / ".complete").exists():  # reuse the fetched jars; this broker's data is its own
-        (tmp_path / f"jars-{KAFKA_VERSION}").symlink_to(shared, target_is_directory=True)
-    broker = LocalKafka(home=tmp_path, port=free_port(), controller_port=free_port(), heap_mb=256)
+    broker = private_broker(tmp_path)
     await asyncio.to_thread(broker.start)
     settings = Settings(
         kafka_bootstrap=broker.bootstrap,

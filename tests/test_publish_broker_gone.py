@@ -8,12 +8,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from private_broker import private_broker
 
-from bench.processes import free_port
 from bridge.errors import BrokerUnavailable
 from bridge.events import Envelope
 from bridge.kafka import Topics, ensure_topics, make_producer, publish
-from bridge.local_kafka import KAFKA_VERSION, LocalKafka
 from bridge.partition_batcher import PartitionBatcher
 from bridge.settings import Settings
 
@@ -32,10 +31,7 @@ def _event() -> Envelope:
 
 
 async def test_publish_to_a_broker_that_went_away_raises_broker_unavailable(tmp_path: Path) -> None:
-    shared = LocalKafka().jars
-    if (shared / ".complete").exists():  # reuse the fetched jars; this broker's data is its own
-        (tmp_path / f"jars-{KAFKA_VERSION}").symlink_to(shared, target_is_directory=True)
-    broker = LocalKafka(home=tmp_path, port=free_port(), controller_port=free_port(), heap_mb=256)
+    broker = private_broker(tmp_path)
     await asyncio.to_thread(broker.start)
     settings = Settings(
         kafka_bootstrap=broker.bootstrap,

@@ -86,6 +86,13 @@ async def _linked_accounts(org: Org, cb_url: str, n: int) -> dict[str, str]:
     }
 
 
+async def _moved_to_lyon(org: Org, s: Settings, accounts: dict[str, str]) -> list[Any]:
+    """A person sets each Account's city to Lyon; the UPDATE changes the listener published."""
+    for account in accounts:
+        _human(org, "Account", {"BillingCity": "Lyon"}, account)
+    return await _updates(s, len(accounts))
+
+
 async def _updates(s: Settings, count: int) -> list[Any]:
     """The first `count` UPDATE changes the listener published, in publish order per partition."""
     topic = Topics.from_settings(s).salesforce_changes
@@ -173,9 +180,7 @@ async def test_records_are_read_one_by_one_when_the_org_refuses_the_fetch_query(
         s = sync_settings(settings, url)
         async with listening(s), _handler(s, cb_url, mappings) as (handler, cb):
             accounts = await _linked_accounts(org, cb_url, 2)
-            for account in accounts:
-                _human(org, "Account", {"BillingCity": "Lyon"}, account)
-            changes = await _updates(s, 2)
+            changes = await _moved_to_lyon(org, s, accounts)
             results = await handler.handle(_batch([_Fetch(r) for r in changes], changes))
             assert [r.outcome for rs in results.values() for r in rs] == [Outcome.APPLIED] * 2
             assert handler.salesforce.calls["get"] == 2  # read on their own instead
@@ -205,9 +210,7 @@ async def test_changes_applied_before_a_transient_failure_are_not_applied_again(
         async with listening(s), _handler(s, cb_url) as (handler, cb), httpx.AsyncClient() as control:
             accounts = await _linked_accounts(org, cb_url, 2)
             (ok_account, _), (_, failing) = accounts.items()
-            for account in accounts:
-                _human(org, "Account", {"BillingCity": "Lyon"}, account)
-            changes = await _updates(s, 2)
+            changes = await _moved_to_lyon(org, s, accounts)
             fault = {"status": 503, "path_prefix": f"/api/v2/customers/{failing}/update_billing_info"}
             (await control.post(f"{cb_url}/_sandbox/faults", json=fault)).raise_for_status()
             with pytest.raises(TransientError):
@@ -239,9 +242,7 @@ async def test_fields_of_a_vendor_writeback_does_not_call_are_not_queried(settin
         # Writeback talks to Chargebee only: the Orb mapping's field this org lacks is not asked for.
         async with listening(s), _handler(s, cb_url, mappings) as (handler, _):
             accounts = await _linked_accounts(org, cb_url, 2)
-            for account in accounts:
-                _human(org, "Account", {"BillingCity": "Lyon"}, account)
-            changes = await _updates(s, 2)
+            changes = await _moved_to_lyon(org, s, accounts)
             results = await handler.handle(_batch([_Fetch(r) for r in changes], changes))
             assert [r.outcome for rs in results.values() for r in rs] == [Outcome.APPLIED] * 2
             assert (handler.salesforce.calls["query"], handler.salesforce.calls["get"]) == (1, 0)

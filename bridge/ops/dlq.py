@@ -26,14 +26,13 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from bridge.errors import BadInput, BrokerUnavailable
-from bridge.events import Envelope, Headers, decode_headers, encode_headers, utcnow
+from bridge.events import REDRIVEN_FROM, Envelope, Headers, decode_headers, encode_headers, utcnow
 from bridge.kafka import SYNC_DLQ, WRITEBACK_DLQ, make_producer
 from bridge.ops.reading import PartitionRange, Record, TopicReader
 from bridge.ops.times import from_millis, to_millis
 from bridge.settings import Settings
 
 HANDLED_TOPIC = "bridge.dlq.handled"
-REDRIVEN_FROM = "redriven-from"
 DlqKind = Literal["sync", "writeback"]
 KINDS: dict[str, str] = {"sync": SYNC_DLQ, "writeback": WRITEBACK_DLQ}
 # Kept on redrive so a repeated failure counts attempts from the first one (consumers/loop.py).
